@@ -1,0 +1,117 @@
+/**
+ * Builds the Hono app: request id and logging, metrics, configuration, authentication, rate
+ * limiting, the resource routers, the OpenAPI document, and the one error renderer.
+ */
+import { swaggerUI } from '@hono/swagger-ui';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { createMiddleware } from 'hono/factory';
+import { requireAuth } from './auth/middleware';
+import { ConfigError, getConfig } from './config';
+import { createDb, type AppEnv } from './context';
+import { AppError } from './errors';
+import { createLogger, describeError } from './observability/logger';
+import { metrics } from './observability/metrics';
+import { rateLimit } from './auth/rate-limit';
+import { auditRoutes } from './routes/audit';
+import { gdprRoutes } from './routes/gdpr';
+import { healthRoutes } from './routes/health';
+import { lifecycleRoutes } from './routes/lifecycle';
+import { liveRoutes } from './routes/live';
+import { permissionRoutes } from './routes/permissions';
+import { recordingRoutes } from './routes/recordings';
+import { redactionRoutes } from './routes/redactions';
+import { transcriptRoutes } from './routes/transcripts';
+import { createRouter } from './routes/router';
+import { StorageUnavailable } from './storage/blob-store';
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{8,128}$/;
+const warned = new WeakSet<object>();
+
+/** Request id (accepted from the caller when well-formed, echoed as a header), logger, timing. */
+const requestContext = createMiddleware<AppEnv>(async (c, next) => {
+  const incoming = c.req.header('x-request-id');
+  const requestId = incoming && REQUEST_ID.test(incoming) ? incoming : crypto.randomUUID();
+  c.set('requestId', requestId);
+  const level = (['debug', 'info', 'warn', 'error'] as const).find((l) => l === c.env.LOG_LEVEL) ?? 'info';
+  c.set('log', createLogger({ requestId }, level));
+  const started = performance.now();
+  try {
+    await next();
+  } finally {
+    c.header('x-request-id', requestId);
+    const route = c.req.routePath && c.req.routePath !== '*' && c.req.routePath !== '/*' ? c.req.routePath : 'unmatched';
+    const labels = { route, method: c.req.method, status: String(c.res.status) };
+    metrics.requests.inc(labels);
+    metrics.duration.observe(labels, (performance.now() - started) / 1000);
+    c.get('log').info('request', { method: c.req.method, path: new URL(c.req.url).pathname, status: c.res.status, ms: Math.round(performance.now() - started) });
+  }
+});
+
+/** Settings parsed once per isolate; a bad value is a logged 500 naming the variable. */
+const loadSettings = createMiddleware<AppEnv>(async (c, next) => {
+  const config = getConfig(c.env);
+  if (config.usingDevDefaults.length > 0 && !warned.has(c.env)) {
+    warned.add(c.env);
+    c.get('log').warn('using development default secrets: not for production', { variables: config.usingDevDefaults });
+  }
+  c.set('config', config);
+  c.set('db', createDb(c.env.DB));
+  await next();
+});
+
+export function createApp() {
+  const app = new OpenAPIHono<AppEnv>();
+  app.use('*', requestContext);
+  app.use('*', loadSettings);
+
+  app.route('/', healthRoutes);
+
+  const api = createRouter();
+  api.use('*', async (c, next) => {
+    // The live upgrade authenticates itself (browsers put the token in the query string).
+    if (c.req.path.endsWith('/recordings/live')) return next();
+    return requireAuth(c, next);
+  });
+  api.use('*', rateLimit);
+  api.route('/', liveRoutes);
+  api.route('/', recordingRoutes);
+  api.route('/', transcriptRoutes);
+  api.route('/', redactionRoutes);
+  api.route('/', permissionRoutes);
+  api.route('/', lifecycleRoutes);
+  api.route('/', gdprRoutes);
+  api.route('/', auditRoutes);
+  app.route('/api/v1', api);
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'apiKey', { type: 'apiKey', in: 'header', name: 'X-API-Key' });
+  app.doc31('/api/v1/openapi.json', {
+    openapi: '3.1.0',
+    info: {
+      title: 'Call Recorder',
+      version: '1.0.0',
+      description: 'Record calls live to the nearest edge, encrypted; play back with instant seeking; govern retention, legal hold, GDPR and audit.',
+    },
+  });
+  app.get('/docs', swaggerUI({ url: '/api/v1/openapi.json' }));
+
+  app.notFound((c) => new AppError('not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}`).toResponse());
+
+  app.onError((error, c) => {
+    const requestId = c.get('requestId') ?? 'unknown';
+    const headers = { 'x-request-id': requestId };
+    if (error instanceof AppError) {
+      if (error.status >= 500) c.get('log')?.error('request failed', { code: error.code, ...describeError(error) });
+      return error.toResponse(headers);
+    }
+    if (error instanceof StorageUnavailable) {
+      c.get('log')?.error('storage unavailable', describeError(error));
+      return new AppError('service_unavailable', 'Storage is temporarily unavailable; retry later', { headers: { 'retry-after': '5' } }).toResponse(headers);
+    }
+    const log = c.get('log') ?? createLogger({ requestId });
+    if (error instanceof ConfigError) log.error('configuration invalid', { variable: error.variable, errorMessage: error.message });
+    else log.error('unhandled error', describeError(error));
+    return new AppError('internal', 'Internal error').toResponse(headers);
+  });
+  return app;
+}

@@ -1,0 +1,179 @@
+/**
+ * The one place every setting is read. `env` is parsed with zod once per isolate; a bad value
+ * fails with a message naming the variable. This file imports nothing but zod so that
+ * `scripts/prestart.mjs` can run the very same checks under Node before `wrangler dev` starts.
+ */
+import { z } from 'zod';
+
+/** Secrets and optional settings that `wrangler types` cannot see (they live in .dev.vars or `wrangler secret`). */
+export interface Secrets {
+  MASTER_ENCRYPTION_KEY?: string;
+  JWT_SECRET?: string;
+  JWT_JWKS_URL?: string;
+  JWT_ISSUER?: string;
+  JWT_AUDIENCE?: string;
+  API_KEYS?: string;
+  WEBHOOK_URL?: string;
+  WEBHOOK_SECRET?: string;
+  FFMPEG_URL?: string;
+  FFMPEG_SHARED_SECRET?: string;
+  PUBLIC_BASE_URL?: string;
+  AWS_REGION?: string;
+  AWS_BUCKET_NAME?: string;
+  AWS_ACCESS_KEY_ID?: string;
+  AWS_SECRET_ACCESS_KEY?: string;
+  AWS_ENDPOINT?: string;
+  AWS_CLOUDFRONT_DOMAIN?: string;
+  AZURE_STORAGE_CONNECTION_STRING?: string;
+  AZURE_CONTAINER_NAME?: string;
+  AZURE_CDN_ENDPOINT?: string;
+  RATE_LIMIT_DISABLED?: string;
+}
+
+/**
+ * Development defaults: used only when ENVIRONMENT is not "production", and announced with a
+ * warning at start. Printed in the README; never use them for real recordings.
+ */
+export const DEV_DEFAULTS = {
+  MASTER_ENCRYPTION_KEY: 'ZGV2LW9ubHktbWFzdGVyLWtleS0zMi1ieXRlcy0hISE=',
+  JWT_SECRET: 'dev-only-jwt-secret-change-me-0123456789',
+  API_KEYS: 'dev-only-api-key-0123456789abcdef',
+  WEBHOOK_SECRET: 'dev-only-webhook-secret-0123456789',
+  FFMPEG_SHARED_SECRET: 'dev-only-ffmpeg-secret-0123456789',
+} as const;
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const positiveInt = z.coerce.number({ message: 'must be a number' }).int('must be a whole number').positive('must be positive');
+const nonNegativeInt = z.coerce.number({ message: 'must be a number' }).int('must be a whole number').min(0, 'must be 0 or more');
+const optionalUrl = z.url({ message: 'must be an absolute URL' }).optional();
+const base64Key32 = z.string().refine((v) => {
+  try {
+    return atob(v).length === 32;
+  } catch {
+    return false;
+  }
+}, 'must be the base64 encoding of exactly 32 bytes');
+
+const schema = z.object({
+  ENVIRONMENT: z.enum(['production', 'development', 'test']).default('production'),
+  STORAGE_PROVIDER: z
+    .enum(['r2', 'local', 's3', 'aws', 'azure'], { message: 'must be r2, local, s3, aws or azure' })
+    .default('r2')
+    .transform((v) => (v === 'local' ? 'r2' : v === 'aws' ? 's3' : v)),
+  MAX_FILE_SIZE: positiveInt.default(104857600),
+  RETENTION_DAYS_RECORDING: positiveInt.default(30),
+  RETENTION_DAYS_TRANSCRIPT: positiveInt.default(365),
+  ARCHIVAL_ENABLED: bool.default(true),
+  ARCHIVAL_AFTER_DAYS: positiveInt.default(7),
+  COLD_AFTER_DAYS: positiveInt.default(30),
+  ARCHIVE_AFTER_DAYS: positiveInt.default(90),
+  GDPR_ENABLED: bool.default(true),
+  PROMETHEUS_ENABLED: bool.default(true),
+  HEALTH_CHECK_ENABLED: bool.default(true),
+  NOISE_REDUCTION_ENABLED: bool.default(true),
+  KEY_ROTATION_DAYS: positiveInt.default(30),
+  LIVE_IDLE_TIMEOUT_SECONDS: positiveInt.default(60),
+  LIVE_MAX_DURATION_HOURS: positiveInt.max(144, 'must be at most 144 (R2 aborts unfinished uploads after 7 days)').default(12),
+  PLAYBACK_URL_TTL_SECONDS: positiveInt.max(7 * 86400, 'must be at most 604800').default(900),
+  JWT_CLOCK_TOLERANCE_SECONDS: nonNegativeInt.max(300, 'must be at most 300').default(30),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error']).default('info'),
+  MASTER_ENCRYPTION_KEY: base64Key32.optional(),
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_JWKS_URL: optionalUrl,
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  API_KEYS: z
+    .string()
+    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
+    .refine((keys) => keys.every((k) => k.length >= 16), 'every key must be at least 16 characters')
+    .optional(),
+  WEBHOOK_URL: optionalUrl,
+  WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  FFMPEG_URL: optionalUrl,
+  FFMPEG_SHARED_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  PUBLIC_BASE_URL: optionalUrl,
+  AWS_REGION: z.string().min(1).optional(),
+  AWS_BUCKET_NAME: z.string().min(3).optional(),
+  AWS_ACCESS_KEY_ID: z.string().min(1).optional(),
+  AWS_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  AWS_ENDPOINT: optionalUrl,
+  AWS_CLOUDFRONT_DOMAIN: z.string().min(1).optional(),
+  AZURE_STORAGE_CONNECTION_STRING: z.string().min(1).optional(),
+  AZURE_CONTAINER_NAME: z.string().min(3, 'must be at least 3 characters').optional(),
+  AZURE_CDN_ENDPOINT: z.string().min(1).optional(),
+  RATE_LIMIT_DISABLED: bool.default(false),
+});
+
+type Parsed = z.output<typeof schema>;
+
+/** Settings after defaults are applied: secrets are always present. */
+export type Config = Omit<Parsed, 'MASTER_ENCRYPTION_KEY' | 'JWT_SECRET' | 'API_KEYS' | 'WEBHOOK_SECRET' | 'FFMPEG_SHARED_SECRET'> & {
+  MASTER_ENCRYPTION_KEY: string;
+  JWT_SECRET: string;
+  API_KEYS: string[];
+  WEBHOOK_SECRET: string;
+  FFMPEG_SHARED_SECRET: string;
+  /** Names of the secrets that fell back to development defaults (logged as a warning). */
+  usingDevDefaults: string[];
+};
+
+/** Thrown for any invalid setting; the message names the variable and never echoes its value. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+  constructor(readonly variable: string, reason: string) {
+    super(`Invalid configuration: ${variable} ${reason}`);
+  }
+}
+
+const REQUIRED_SECRETS = ['MASTER_ENCRYPTION_KEY', 'JWT_SECRET', 'API_KEYS', 'WEBHOOK_SECRET', 'FFMPEG_SHARED_SECRET'] as const;
+
+/** Parse settings from a Worker `env` (or from `process.env`-like records in scripts). */
+export function parseConfig(env: Record<string, unknown>): Config {
+  const input: Record<string, unknown> = {};
+  for (const key of Object.keys(schema.shape)) {
+    const value = env[key];
+    if (typeof value === 'string' && value.trim() !== '') input[key] = value.trim();
+  }
+  const result = schema.safeParse(input);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    throw new ConfigError(String(issue.path[0] ?? 'configuration'), issue.message);
+  }
+  const parsed = result.data;
+  const usingDevDefaults: string[] = [];
+  const secrets: Record<string, unknown> = {};
+  for (const name of REQUIRED_SECRETS) {
+    if (parsed[name] !== undefined) continue;
+    if (parsed.ENVIRONMENT === 'production') throw new ConfigError(name, 'is required in production');
+    usingDevDefaults.push(name);
+    secrets[name] = name === 'API_KEYS' ? [DEV_DEFAULTS.API_KEYS] : DEV_DEFAULTS[name];
+  }
+  if (parsed.STORAGE_PROVIDER === 's3') {
+    for (const name of ['AWS_REGION', 'AWS_BUCKET_NAME', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const) {
+      if (!parsed[name]) throw new ConfigError(name, 'is required when STORAGE_PROVIDER is s3');
+    }
+  }
+  if (parsed.STORAGE_PROVIDER === 'azure') {
+    for (const name of ['AZURE_STORAGE_CONNECTION_STRING', 'AZURE_CONTAINER_NAME'] as const) {
+      if (!parsed[name]) throw new ConfigError(name, 'is required when STORAGE_PROVIDER is azure');
+    }
+  }
+  if (parsed.ARCHIVAL_AFTER_DAYS > parsed.COLD_AFTER_DAYS || parsed.COLD_AFTER_DAYS > parsed.ARCHIVE_AFTER_DAYS) {
+    throw new ConfigError('ARCHIVAL_AFTER_DAYS', 'must not exceed COLD_AFTER_DAYS, which must not exceed ARCHIVE_AFTER_DAYS');
+  }
+  return { ...parsed, ...secrets, usingDevDefaults } as Config;
+}
+
+const cache = new WeakMap<object, Config>();
+
+/** Settings for this isolate's `env`, parsed on first use and cached. */
+export function getConfig(env: object): Config {
+  let config = cache.get(env);
+  if (!config) {
+    config = parseConfig(env as Record<string, unknown>);
+    cache.set(env, config);
+  }
+  return config;
+}

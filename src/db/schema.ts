@@ -1,0 +1,190 @@
+/**
+ * D1 schema (drizzle-orm). Migrations in migrations/ are generated from this file by drizzle-kit
+ * (`npm run generate`) and never edited by hand after release. Timestamps are ISO-8601 UTC strings
+ * so that lexical order is time order and indexes serve range scans.
+ */
+import { sql } from 'drizzle-orm';
+import { blob, index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+export const recordings = sqliteTable(
+  'recordings',
+  {
+    id: text('id').primaryKey(),
+    callId: text('call_id').notNull(),
+    userId: text('user_id').notNull(),
+    callerPhone: text('caller_phone'),
+    receiverPhone: text('receiver_phone'),
+    startTime: text('start_time').notNull(),
+    endTime: text('end_time'),
+    durationMs: integer('duration_ms'),
+    format: text('format').notNull(),
+    contentType: text('content_type').notNull(),
+    /** Bytes of the original (plaintext) audio. */
+    size: integer('size').notNull().default(0),
+    status: text('status', { enum: ['recording', 'processing', 'ready', 'failed', 'deleted'] }).notNull(),
+    failureReason: text('failure_reason'),
+    storageTier: text('storage_tier', { enum: ['hot', 'cool', 'cold', 'archive'] }).notNull().default('hot'),
+    /** Set while a provider restores from archive asynchronously: the tier it is going back to. */
+    pendingTier: text('pending_tier'),
+    legalHold: integer('legal_hold', { mode: 'boolean' }).notNull().default(false),
+    /** Storage key of the encrypted original. */
+    objectKey: text('object_key'),
+    /** Bytes of the encrypted object (header + sealed chunks). */
+    ciphertextSize: integer('ciphertext_size'),
+    /** Per-recording data key, wrapped by the owner's key of `keyVersion`; never stored in clear. */
+    wrappedDataKey: blob('wrapped_data_key', { mode: 'buffer' }),
+    keyVersion: integer('key_version'),
+    pauses: text('pauses', { mode: 'json' }).$type<{ at: string; durationMs: number }[]>(),
+    gaps: text('gaps', { mode: 'json' }).$type<{ fromSequence: number; toSequence: number }[]>(),
+    redactions: text('redactions', { mode: 'json' }).$type<{ startMs: number; endMs: number; reason: string; at: string }[]>(),
+    createdAt: text('created_at').notNull(),
+    updatedAt: text('updated_at').notNull(),
+    /** Set when deleted by retention: the row stays, anonymized, as a tombstone for audits. */
+    deletedAt: text('deleted_at'),
+  },
+  (t) => [
+    index('recordings_user_created_idx').on(t.userId, t.createdAt, t.id),
+    index('recordings_created_idx').on(t.createdAt, t.id),
+    index('recordings_call_idx').on(t.callId),
+    index('recordings_status_idx').on(t.status, t.createdAt),
+    index('recordings_caller_idx').on(t.callerPhone),
+    index('recordings_receiver_idx').on(t.receiverPhone),
+    index('recordings_tier_created_idx').on(t.storageTier, t.createdAt),
+    index('recordings_key_version_idx').on(t.userId, t.keyVersion),
+  ],
+);
+
+export const renditions = sqliteTable(
+  'renditions',
+  {
+    recordingId: text('recording_id').notNull().references(() => recordings.id, { onDelete: 'cascade' }),
+    quality: text('quality', { enum: ['high', 'low', 'mp3'] }).notNull(),
+    objectKey: text('object_key').notNull(),
+    format: text('format').notNull(),
+    contentType: text('content_type').notNull(),
+    size: integer('size').notNull(),
+    ciphertextSize: integer('ciphertext_size').notNull(),
+    durationMs: integer('duration_ms'),
+    createdAt: text('created_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.recordingId, t.quality] })],
+);
+
+export const transcripts = sqliteTable(
+  'transcripts',
+  {
+    recordingId: text('recording_id').primaryKey().references(() => recordings.id, { onDelete: 'cascade' }),
+    userId: text('user_id').notNull(),
+    language: text('language').notNull(),
+    text: text('text').notNull(),
+    segments: text('segments', { mode: 'json' }).notNull().$type<{ start: number; end: number; speaker: string | null; text: string }[]>(),
+    createdAt: text('created_at').notNull(),
+    updatedAt: text('updated_at').notNull(),
+  },
+  (t) => [index('transcripts_created_idx').on(t.createdAt), index('transcripts_user_idx').on(t.userId)],
+);
+
+/**
+ * Per-user key versions. `wrappedSecret` is the random per-user secret sealed under a key derived
+ * from MASTER_ENCRYPTION_KEY: the user key is HKDF(master, secret), so destroying the secret
+ * (setting it to NULL, `destroyedAt`) crypto-shreds every recording of that user.
+ */
+export const userKeys = sqliteTable(
+  'user_keys',
+  {
+    userId: text('user_id').notNull(),
+    version: integer('version').notNull(),
+    wrappedSecret: blob('wrapped_secret', { mode: 'buffer' }),
+    createdAt: text('created_at').notNull(),
+    retiredAt: text('retired_at'),
+    destroyedAt: text('destroyed_at'),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.version] }), index('user_keys_created_idx').on(t.createdAt)],
+);
+
+export const consents = sqliteTable('consents', {
+  userId: text('user_id').primaryKey(),
+  recording: integer('recording', { mode: 'boolean' }).notNull().default(true),
+  transcription: integer('transcription', { mode: 'boolean' }).notNull().default(true),
+  updatedAt: text('updated_at').notNull(),
+});
+
+export const legalHolds = sqliteTable(
+  'legal_holds',
+  {
+    id: text('id').primaryKey(),
+    recordingId: text('recording_id').notNull(),
+    reason: text('reason'),
+    placedBy: text('placed_by').notNull(),
+    placedAt: text('placed_at').notNull(),
+    releasedBy: text('released_by'),
+    releasedAt: text('released_at'),
+  },
+  (t) => [index('legal_holds_recording_idx').on(t.recordingId, t.placedAt)],
+);
+
+export const recordingPermissions = sqliteTable(
+  'recording_permissions',
+  {
+    recordingId: text('recording_id').notNull().references(() => recordings.id, { onDelete: 'cascade' }),
+    granteeUserId: text('grantee_user_id').notNull(),
+    permission: text('permission', { enum: ['read'] }).notNull().default('read'),
+    grantedBy: text('granted_by').notNull(),
+    grantedAt: text('granted_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.recordingId, t.granteeUserId] }), index('recording_permissions_grantee_idx').on(t.granteeUserId)],
+);
+
+/**
+ * Append-only, hash-chained audit log: `hash` = HMAC-SHA-256(auditKey, prevHash || canonical(event)).
+ * `seq` is the chain order; the unique index makes a forked chain impossible to write.
+ */
+export const auditEvents = sqliteTable(
+  'audit_events',
+  {
+    id: text('id').primaryKey(),
+    seq: integer('seq').notNull(),
+    at: text('at').notNull(),
+    actor: text('actor').notNull(),
+    actorRole: text('actor_role'),
+    action: text('action').notNull(),
+    recordingId: text('recording_id'),
+    subjectUserId: text('subject_user_id'),
+    outcome: text('outcome', { enum: ['success', 'denied', 'failure'] }).notNull(),
+    details: text('details', { mode: 'json' }).$type<Record<string, unknown>>(),
+    requestId: text('request_id'),
+    prevHash: text('prev_hash').notNull(),
+    hash: text('hash').notNull(),
+  },
+  (t) => [
+    uniqueIndex('audit_events_seq_idx').on(t.seq),
+    index('audit_events_recording_idx').on(t.recordingId, t.seq),
+    index('audit_events_actor_idx').on(t.actor, t.seq),
+    index('audit_events_subject_idx').on(t.subjectUserId, t.seq),
+    index('audit_events_action_idx').on(t.action, t.seq),
+    index('audit_events_at_idx').on(t.at),
+  ],
+);
+
+/** Where each resumable background job (retention, tiering, rotation) stopped last time. */
+export const jobCursors = sqliteTable('job_cursors', {
+  job: text('job').primaryKey(),
+  cursor: text('cursor'),
+  runStartedAt: text('run_started_at'),
+  updatedAt: text('updated_at').notNull().default(sql`(strftime('%Y-%m-%dT%H:%M:%fZ','now'))`),
+});
+
+/**
+ * Every multipart upload in flight, written before the first part and removed after complete or
+ * abort: the hourly cron aborts the ones left behind by a crash (no provider lists them cheaply).
+ */
+export const openUploads = sqliteTable(
+  'open_uploads',
+  {
+    uploadId: text('upload_id').primaryKey(),
+    objectKey: text('object_key').notNull(),
+    recordingId: text('recording_id'),
+    startedAt: text('started_at').notNull(),
+  },
+  (t) => [index('open_uploads_started_idx').on(t.startedAt)],
+);

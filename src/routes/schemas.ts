@@ -1,0 +1,72 @@
+/**
+ * Shapes shared by several routes. Each zod schema is at once the runtime validator, the
+ * TypeScript type (`z.infer`) and the OpenAPI component.
+ */
+import { z } from '@hono/zod-openapi';
+
+export const ErrorSchema = z
+  .object({
+    error: z.object({
+      code: z.string().openapi({ example: 'not_found' }),
+      message: z.string().openapi({ example: 'Recording not found' }),
+      details: z.unknown().optional(),
+    }),
+  })
+  .openapi('Error');
+
+export const FORMATS = ['wav', 'webm', 'ogg', 'mp3', 'm4a', 'flac'] as const;
+export const STATUSES = ['recording', 'processing', 'ready', 'failed'] as const;
+export const TIERS = ['hot', 'cool', 'cold', 'archive'] as const;
+
+export const E164 = z.string().regex(/^\+[1-9]\d{1,14}$/, 'must be an E.164 phone number such as +14155550123');
+export const IsoTime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' });
+export const RecordingId = z.string().regex(/^rec_[0-9A-Za-z]{16,40}$/, 'must be a recording id').openapi({ example: 'rec_01JD4W9X0Y1Z2A3B4C5D6E7F8G' });
+
+export const RecordingSchema = z
+  .object({
+    id: z.string(),
+    callId: z.string(),
+    userId: z.string(),
+    callerPhone: z.string().nullable(),
+    receiverPhone: z.string().nullable(),
+    startTime: z.string(),
+    endTime: z.string().nullable(),
+    durationMs: z.number().int().nullable(),
+    format: z.enum(FORMATS),
+    contentType: z.string(),
+    size: z.number().int(),
+    status: z.enum(STATUSES),
+    failureReason: z.string().nullable().optional(),
+    storageTier: z.enum(TIERS),
+    legalHold: z.boolean(),
+    pauses: z.array(z.object({ at: z.string(), durationMs: z.number().int() })).optional(),
+    gaps: z.array(z.object({ fromSequence: z.number().int(), toSequence: z.number().int() })).optional(),
+    redactions: z.array(z.object({ startMs: z.number().int(), endMs: z.number().int(), reason: z.string(), at: z.string() })).optional(),
+    renditions: z.array(z.enum(['high', 'low', 'mp3'])).optional(),
+    createdAt: z.string(),
+  })
+  .openapi('Recording');
+
+export type RecordingJson = z.infer<typeof RecordingSchema>;
+
+export const IdParams = z.object({ id: RecordingId.openapi({ param: { name: 'id', in: 'path' } }) });
+
+const errorResponse = (description: string) => ({ content: { 'application/json': { schema: ErrorSchema } }, description });
+
+/** The error responses every authenticated route may give. */
+export const authErrors = {
+  400: errorResponse('Invalid request: the message names the field'),
+  401: errorResponse('Missing or invalid credentials'),
+  403: errorResponse('Authenticated but not allowed'),
+  404: errorResponse('Not found, or not yours (existence is not disclosed)'),
+  429: errorResponse('Rate limited'),
+  500: errorResponse('Internal error (no details disclosed)'),
+  501: errorResponse('Not implemented in this deployment yet'),
+} as const;
+
+export const errorResponses = (codes: Record<number, string>) =>
+  Object.fromEntries(Object.entries(codes).map(([status, description]) => [status, errorResponse(description)]));
+
+export const json = <T extends z.ZodType>(schema: T, description: string) => ({ content: { 'application/json': { schema } }, description });
+
+export const security: Record<string, string[]>[] = [{ bearerAuth: [] }, { apiKey: [] }];

@@ -1,0 +1,52 @@
+/**
+ * Two test projects: `workers` runs inside workerd through the Cloudflare vitest plugin, with the
+ * bindings of wrangler.toml, D1 migrations applied in test/setup.ts and test-only secrets;
+ * `node` runs what must be driven from outside the runtime (the FFmpeg server, emulators,
+ * end-to-end tests against `wrangler dev`, the browser).
+ */
+import path from 'node:path';
+import { cloudflareTest, readD1Migrations } from '@cloudflare/vitest-plugin';
+import { defineConfig } from 'vitest/config';
+import { TEST_SECRETS } from './test/support/secrets';
+
+export default defineConfig(async () => {
+  const migrations = await readD1Migrations(path.join(import.meta.dirname, 'migrations'));
+  return {
+    test: {
+      testTimeout: 60_000,
+      hookTimeout: 120_000,
+      projects: [
+        {
+          plugins: [
+            cloudflareTest({
+              wrangler: { configPath: './wrangler.toml' },
+              miniflare: {
+                bindings: {
+                  ...TEST_SECRETS,
+                  ENVIRONMENT: 'test',
+                  LOG_LEVEL: 'warn',
+                  // Nothing listens here unless a test starts the FFmpeg server (see test/support/ffmpeg-server.ts).
+                  FFMPEG_URL: 'http://127.0.0.1:9',
+                  TEST_MIGRATIONS: migrations,
+                },
+              },
+            }),
+          ],
+          test: {
+            name: 'workers',
+            include: ['test/**/*.test.ts'],
+            exclude: ['test/node/**'],
+            setupFiles: ['./test/setup.ts'],
+          },
+        },
+        {
+          test: {
+            name: 'node',
+            include: ['test/node/**/*.test.ts'],
+            environment: 'node',
+          },
+        },
+      ],
+    },
+  };
+});
