@@ -5,6 +5,7 @@
 import { swaggerUI } from '@hono/swagger-ui';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { createMiddleware } from 'hono/factory';
+import { HTTPException } from 'hono/http-exception';
 import { requireAuth } from './auth/middleware';
 import { ConfigError, getConfig } from './config';
 import { createDb, type AppEnv } from './context';
@@ -68,8 +69,9 @@ export function createApp() {
 
   const api = createRouter();
   api.use('*', async (c, next) => {
-    // The live upgrade authenticates itself (browsers put the token in the query string).
-    if (c.req.path.endsWith('/recordings/live')) return next();
+    // The live upgrade authenticates itself (browsers put the token in the query string);
+    // the OpenAPI document is public.
+    if (c.req.path === '/api/v1/recordings/live' || c.req.path === '/api/v1/openapi.json') return next();
     return requireAuth(c, next);
   });
   api.use('*', rateLimit);
@@ -103,6 +105,11 @@ export function createApp() {
     if (error instanceof AppError) {
       if (error.status >= 500) c.get('log')?.error('request failed', { code: error.code, ...describeError(error) });
       return error.toResponse(headers);
+    }
+    if (error instanceof HTTPException && error.status < 500) {
+      // Hono's own validators (malformed JSON, wrong content type) speak HTTPException.
+      const code = error.status === 401 ? 'unauthorized' : error.status === 413 ? 'payload_too_large' : error.status === 415 ? 'unsupported_media_type' : 'invalid_request';
+      return new AppError(code, error.message || 'Malformed request').toResponse(headers);
     }
     if (error instanceof StorageUnavailable) {
       c.get('log')?.error('storage unavailable', describeError(error));

@@ -122,8 +122,10 @@ export type Config = Omit<Parsed, 'MASTER_ENCRYPTION_KEY' | 'JWT_SECRET' | 'API_
 /** Thrown for any invalid setting; the message names the variable and never echoes its value. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
-  constructor(readonly variable: string, reason: string) {
+  readonly variable: string;
+  constructor(variable: string, reason: string) {
     super(`Invalid configuration: ${variable} ${reason}`);
+    this.variable = variable;
   }
 }
 

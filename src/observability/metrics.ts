@@ -5,7 +5,8 @@
  * use Workers Analytics; this endpoint is what a Prometheus-based operator expects to scrape.
  */
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-const isolateId = crypto.randomUUID().slice(0, 8);
+/** Random values are not allowed at global scope in Workers: the id is made on first render. */
+let isolateId: string | undefined;
 
 type Labels = Record<string, string>;
 const key = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
@@ -45,6 +46,7 @@ export const metrics = {
 
 const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 const fmt = (labels: Labels) => {
+  isolateId ??= crypto.randomUUID().slice(0, 8);
   const all = { ...labels, isolate: isolateId };
   return `{${Object.entries(all).map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}`;
 };
