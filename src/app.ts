@@ -19,13 +19,15 @@ import { healthRoutes } from './routes/health';
 import { lifecycleRoutes } from './routes/lifecycle';
 import { liveRoutes } from './routes/live';
 import { permissionRoutes } from './routes/permissions';
-import { recordingRoutes } from './routes/recordings';
+import { playbackRoutes, recordingRoutes } from './routes/recordings';
 import { redactionRoutes } from './routes/redactions';
 import { transcriptRoutes } from './routes/transcripts';
 import { createRouter } from './routes/router';
 import { StorageUnavailable } from './storage/blob-store';
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,128}$/;
+/** Signed playback URLs carry their own authorization (the signature). */
+const SIGNED_PLAYBACK = /^\/api\/v1\/recordings\/[^/]+\/play$/;
 const warned = new WeakSet<object>();
 
 /** Request id (accepted from the caller when well-formed, echoed as a header), logger, timing. */
@@ -71,11 +73,12 @@ export function createApp() {
   api.use('*', async (c, next) => {
     // The live upgrade authenticates itself (browsers put the token in the query string);
     // the OpenAPI document is public.
-    if (c.req.path === '/api/v1/recordings/live' || c.req.path === '/api/v1/openapi.json') return next();
+    if (c.req.path === '/api/v1/recordings/live' || c.req.path === '/api/v1/openapi.json' || SIGNED_PLAYBACK.test(c.req.path)) return next();
     return requireAuth(c, next);
   });
   api.use('*', rateLimit);
   api.route('/', liveRoutes);
+  api.route('/', playbackRoutes);
   api.route('/', recordingRoutes);
   api.route('/', transcriptRoutes);
   api.route('/', redactionRoutes);

@@ -4,7 +4,7 @@ import { API_KEY, as, call } from './support/auth';
 describe('health and metrics', () => {
   it('answers /health without credentials, with real storage and database checks', async () => {
     const res = await call('/health');
-    const body = (await res.json()) as { status: string; checks: Record<string, { status: string }> };
+    const body = (await res.json()) as { status: string; checks: Record<'storage' | 'database' | 'queue' | 'ffmpeg', { status: string }> };
     expect(res.status).toBe(200);
     expect(body.checks.storage.status).toBe('ok');
     expect(body.checks.database.status).toBe('ok');

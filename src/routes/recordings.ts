@@ -2,9 +2,20 @@
  * Recordings: upload, list, metadata, delete, download, Range streaming and signed playback URLs.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { notImplemented } from '../errors';
+import { loadRecordingFor } from '../auth/permissions';
+import { audit, type AppContext } from '../context';
+import { findRecording, listRecordings, listRenditions } from '../db/recordings';
+import { getConsent } from '../db/consents';
+import { AppError } from '../errors';
+import { metrics } from '../observability/metrics';
+import { deleteRecording } from '../recordings/delete';
+import { toRecordingJson } from '../recordings/json';
+import { signPlaybackUrl, verifyPlaybackSignature } from '../recordings/playback-url';
+import { UploadFields, uploadMultipart, uploadRaw } from '../recordings/upload';
+import { createBlobStore } from '../storage/select';
+import { respondWithAudio } from './audio-response';
 import { authErrors, errorResponses, IdParams, json, RecordingSchema, security, STATUSES } from './schemas';
-import { createRouter } from './router';
+import { createRouter, validationError } from './router';
 
 export const recordingRoutes = createRouter();
 
@@ -34,8 +45,43 @@ recordingRoutes.openapi(
       ...errorResponses({ 413: 'Over MAX_FILE_SIZE', 415: 'Not audio of a supported format' }),
     },
   }),
-  () => {
-    throw notImplemented('Upload');
+  async (c) => {
+    const principal = c.get('principal');
+    if (principal.role === 'auditor') {
+      await audit(c, { action: 'recording.create', outcome: 'denied', details: { reason: 'auditor' } });
+      throw new AppError('forbidden', 'Auditors may not upload recordings');
+    }
+    const config = c.get('config');
+    const deps = { db: c.get('db'), store: createBlobStore(c.env, config), config, queue: c.env.MEDIA_QUEUE };
+    const resolveOwner = async (requested: string | undefined) => {
+      if (requested !== undefined && requested !== principal.id && principal.role !== 'admin') {
+        await audit(c, { action: 'recording.create', outcome: 'denied', subjectUserId: requested, details: { reason: 'userId needs admin' } });
+        throw new AppError('forbidden', 'Only admins and services may upload for another user');
+      }
+      const owner = requested ?? principal.id;
+      if (!(await getConsent(deps.db, owner)).consents.recording) {
+        await audit(c, { action: 'recording.create', outcome: 'denied', subjectUserId: owner, details: { reason: 'consent' } });
+        throw new AppError('consent_required', 'The user has not consented to recording');
+      }
+      return owner;
+    };
+    const contentType = c.req.header('content-type') ?? '';
+    const body = c.req.raw.body;
+    if (!body) throw new AppError('invalid_request', 'body: is empty');
+    let row;
+    if (/^multipart\/form-data/i.test(contentType)) {
+      row = await uploadMultipart(deps, body, contentType, resolveOwner);
+    } else if (/^audio\//i.test(contentType) || /^application\/octet-stream/i.test(contentType)) {
+      const parsed = UploadFields.safeParse(c.req.query());
+      if (!parsed.success) throw validationError(parsed.error, 'query');
+      row = await uploadRaw(deps, await resolveOwner(parsed.data.userId), parsed.data, body);
+    } else {
+      throw new AppError('unsupported_media_type', 'Invalid file format: send multipart/form-data with an "audio" file, or a raw audio/* body');
+    }
+    metrics.uploadBytes.inc({ source: 'upload' }, row.size);
+    await audit(c, { action: 'recording.create', recordingId: row.id, subjectUserId: row.userId, outcome: 'success', details: { size: row.size, format: row.format } });
+    c.header('location', `/api/v1/recordings/${row.id}`);
+    return c.json(toRecordingJson(row), 201);
   },
 );
 
@@ -49,8 +95,17 @@ recordingRoutes.openapi(
     request: { query: ListQuery },
     responses: { 200: json(z.object({ items: z.array(RecordingSchema), nextCursor: z.string().nullable() }), 'A page of recordings'), ...authErrors },
   }),
-  () => {
-    throw notImplemented('Listing recordings');
+  async (c) => {
+    const principal = c.get('principal');
+    const q = c.req.valid('query');
+    const everyone = principal.role === 'admin' || principal.role === 'auditor';
+    if (q.userId && !everyone && q.userId !== principal.id) {
+      await audit(c, { action: 'recording.list', outcome: 'denied', subjectUserId: q.userId, details: { reason: 'not admin' } });
+      throw new AppError('forbidden', "Only admins and auditors may list another user's recordings");
+    }
+    const { rows, nextCursor } = await listRecordings(c.get('db'), { ...q, visibleTo: everyone ? undefined : principal.id });
+    await audit(c, { action: 'recording.list', outcome: 'success', subjectUserId: q.userId ?? null, details: { count: rows.length } });
+    return c.json({ items: rows.map((r) => toRecordingJson(r)), nextCursor }, 200);
   },
 );
 
@@ -64,8 +119,11 @@ recordingRoutes.openapi(
     request: { params: IdParams },
     responses: { 200: json(RecordingSchema, 'The recording'), ...authErrors },
   }),
-  () => {
-    throw notImplemented('Recording metadata');
+  async (c) => {
+    const { id } = c.req.valid('param');
+    const row = await loadRecordingFor(c, id, 'metadata', 'recording.read');
+    await audit(c, { action: 'recording.read', recordingId: id, outcome: 'success' });
+    return c.json(toRecordingJson(row, await listRenditions(c.get('db'), id)), 200);
   },
 );
 
@@ -79,8 +137,16 @@ recordingRoutes.openapi(
     request: { params: IdParams },
     responses: { 204: { description: 'Deleted' }, ...authErrors, ...errorResponses({ 409: 'On legal hold' }) },
   }),
-  () => {
-    throw notImplemented('Deleting recordings');
+  async (c) => {
+    const { id } = c.req.valid('param');
+    const row = await loadRecordingFor(c, id, 'change', 'recording.delete');
+    if (row.legalHold) {
+      await audit(c, { action: 'recording.delete', recordingId: id, outcome: 'denied', details: { reason: 'legal hold' } });
+      throw new AppError('legal_hold', 'The recording is on legal hold and cannot be deleted');
+    }
+    const report = await deleteRecording({ db: c.get('db'), store: createBlobStore(c.env, c.get('config')) }, row);
+    await audit(c, { action: 'recording.delete', recordingId: id, subjectUserId: row.userId, outcome: 'success', details: { objects: report.objects.length } });
+    return c.body(null, 204);
   },
 );
 
@@ -94,8 +160,10 @@ recordingRoutes.openapi(
     request: { params: IdParams },
     responses: { 200: { description: 'Audio bytes' }, ...authErrors, ...errorResponses({ 409: 'Archived' }) },
   }),
-  () => {
-    throw notImplemented('Download');
+  async (c) => {
+    const { id } = c.req.valid('param');
+    const row = await loadRecordingFor(c, id, 'audio', 'recording.download');
+    return respondWithAudio(c, row, { quality: 'original', attachment: true, action: 'recording.download', cacheControl: 'private, no-store' }) as never;
   },
 );
 
@@ -114,8 +182,10 @@ recordingRoutes.openapi(
       ...errorResponses({ 409: 'Archived', 416: 'Range not satisfiable' }),
     },
   }),
-  () => {
-    throw notImplemented('Streaming');
+  async (c) => {
+    const { id } = c.req.valid('param');
+    const row = await loadRecordingFor(c, id, 'audio', 'recording.stream');
+    return respondWithAudio(c, row, { quality: c.req.valid('query').quality, action: 'recording.stream', cacheControl: 'private, no-store' }) as never;
   },
 );
 
@@ -132,7 +202,48 @@ recordingRoutes.openapi(
     },
     responses: { 200: json(z.object({ url: z.string(), expiresAt: z.string() }), 'Signed URL'), ...authErrors, ...errorResponses({ 409: 'Archived' }) },
   }),
-  () => {
-    throw notImplemented('Playback URLs');
+  async (c) => {
+    const { id } = c.req.valid('param');
+    const q = c.req.valid('query');
+    const row = await loadRecordingFor(c, id, 'audio', 'recording.playback_url');
+    if (row.storageTier === 'archive' || row.pendingTier) throw new AppError('archived', 'The recording is archived; restore it first');
+    const config = c.get('config');
+    const base = config.PUBLIC_BASE_URL ?? new URL(c.req.url).origin;
+    const signed = await signPlaybackUrl(config.MASTER_ENCRYPTION_KEY, base, id, q.quality, q.ttl ?? config.PLAYBACK_URL_TTL_SECONDS);
+    await audit(c, { action: 'recording.playback_url', recordingId: id, outcome: 'success', details: { quality: q.quality, expiresAt: signed.expiresAt } });
+    return c.json({ url: signed.url, expiresAt: signed.expiresAt }, 200);
+  },
+);
+
+/** The target of signed playback URLs: no credentials, the signature is the authorization. */
+export const playbackRoutes = createRouter();
+
+playbackRoutes.openapi(
+  createRoute({
+    method: 'get',
+    path: '/recordings/{id}/play',
+    tags: ['recordings'],
+    summary: 'Play through a signed URL (no credentials; Range supported); 403 when expired or altered',
+    request: {
+      params: IdParams,
+      query: z.object({ quality: z.string().optional(), exp: z.string().optional(), sig: z.string().optional() }),
+    },
+    responses: { 200: { description: 'Audio' }, 206: { description: 'Range' }, ...errorResponses({ 403: 'Expired or altered link', 404: 'Recording gone', 409: 'Archived', 416: 'Range not satisfiable' }) },
+  }),
+  async (c: AppContext) => {
+    const id = c.req.param('id')!;
+    const q = c.req.query();
+    try {
+      const { quality, secondsLeft } = await verifyPlaybackSignature(c.get('config').MASTER_ENCRYPTION_KEY, id, q.quality, q.exp, q.sig);
+      const row = await findRecording(c.get('db'), id);
+      if (!row) throw new AppError('not_found', 'Recording not found');
+      c.set('principal', { id: `signed-url:${row.userId}`, role: 'user', kind: 'user' });
+      return await respondWithAudio(c, row, { quality, action: 'recording.play_signed', cacheControl: `public, max-age=${Math.min(secondsLeft, 3600)}` });
+    } catch (error) {
+      if (error instanceof AppError && (error.code === 'forbidden' || error.code === 'not_found')) {
+        await audit(c, { action: 'recording.play_signed', recordingId: id, outcome: 'denied', details: { reason: error.message } });
+      }
+      throw error;
+    }
   },
 );

@@ -16,7 +16,7 @@ export async function tokenFor(sub: string, role?: 'user' | 'admin' | 'auditor',
 
 /** Send a request to the Worker under test. */
 export function call(path: string, init: RequestInit = {}): Promise<Response> {
-  return exports.default.fetch(new Request(new URL(path, 'http://recorder.test'), init));
+  return (exports as unknown as { default: Fetcher }).default.fetch(new Request(new URL(path, 'http://recorder.test'), init));
 }
 
 export async function as(sub: string, role?: 'user' | 'admin' | 'auditor'): Promise<Record<string, string>> {

@@ -1,0 +1,114 @@
+/** Recording queries: one row per recording, its renditions and read grants. No HTTP here. */
+import { and, desc, eq, exists, gte, inArray, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import type { Database } from '../context';
+import { AppError } from '../errors';
+import { recordingPermissions, recordings, renditions, transcripts } from './schema';
+
+export type RecordingRow = typeof recordings.$inferSelect;
+export type NewRecording = typeof recordings.$inferInsert;
+export type RenditionRow = typeof renditions.$inferSelect;
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/** `rec_` + 26 Crockford base32 characters: 48 bits of milliseconds then 80 random bits (ULID layout). */
+export function newRecordingId(now = Date.now()): string {
+  let time = '';
+  for (let t = now, i = 0; i < 10; i++, t = Math.floor(t / 32)) time = CROCKFORD[t % 32] + time;
+  const random = crypto.getRandomValues(new Uint8Array(16));
+  return `rec_${time}${Array.from(random, (b) => CROCKFORD[b % 32]).join('')}`;
+}
+
+export async function insertRecording(db: Database, row: NewRecording): Promise<void> {
+  await db.insert(recordings).values(row);
+}
+
+/** A live (not deleted) recording, or undefined. */
+export function findRecording(db: Database, id: string): Promise<RecordingRow | undefined> {
+  return db.select().from(recordings).where(and(eq(recordings.id, id), isNull(recordings.deletedAt))).get();
+}
+
+export function listRenditions(db: Database, recordingId: string): Promise<RenditionRow[]> {
+  return db.select().from(renditions).where(eq(renditions.recordingId, recordingId)).all();
+}
+
+export async function hasReadGrant(db: Database, recordingId: string, userId: string): Promise<boolean> {
+  const row = await db
+    .select({ one: sql<number>`1` })
+    .from(recordingPermissions)
+    .where(and(eq(recordingPermissions.recordingId, recordingId), eq(recordingPermissions.granteeUserId, userId)))
+    .get();
+  return row !== undefined;
+}
+
+export interface ListFilters {
+  /** Only recordings this user owns or was granted; undefined = everyone's (admin, auditor). */
+  visibleTo?: string;
+  userId?: string;
+  callId?: string;
+  phone?: string;
+  status?: RecordingRow['status'];
+  from?: string;
+  to?: string;
+  limit: number;
+  cursor?: string;
+}
+
+const encodeCursor = (row: RecordingRow) => btoa(`${row.createdAt}|${row.id}`).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+
+function decodeCursor(cursor: string): { createdAt: string; id: string } {
+  try {
+    const [createdAt, id] = atob(cursor.replace(/-/g, '+').replace(/_/g, '/')).split('|');
+    if (!createdAt || !id || Number.isNaN(Date.parse(createdAt))) throw new Error('shape');
+    return { createdAt, id };
+  } catch {
+    throw new AppError('invalid_request', 'cursor: must be a nextCursor returned by this endpoint');
+  }
+}
+
+/** Newest first, stable under equal timestamps (ties broken by id), served by the created_at indexes. */
+export async function listRecordings(db: Database, f: ListFilters): Promise<{ rows: RecordingRow[]; nextCursor: string | null }> {
+  const where: SQL[] = [isNull(recordings.deletedAt)];
+  if (f.visibleTo !== undefined) {
+    const grant = db
+      .select({ one: sql`1` })
+      .from(recordingPermissions)
+      .where(and(eq(recordingPermissions.recordingId, recordings.id), eq(recordingPermissions.granteeUserId, f.visibleTo)));
+    where.push(or(eq(recordings.userId, f.visibleTo), exists(grant))!);
+  }
+  if (f.userId) where.push(eq(recordings.userId, f.userId));
+  if (f.callId) where.push(eq(recordings.callId, f.callId));
+  if (f.phone) where.push(or(eq(recordings.callerPhone, f.phone), eq(recordings.receiverPhone, f.phone))!);
+  if (f.status) where.push(eq(recordings.status, f.status));
+  if (f.from) where.push(gte(recordings.startTime, new Date(f.from).toISOString()));
+  if (f.to) where.push(lte(recordings.startTime, new Date(f.to).toISOString()));
+  if (f.cursor) {
+    const c = decodeCursor(f.cursor);
+    where.push(or(lt(recordings.createdAt, c.createdAt), and(eq(recordings.createdAt, c.createdAt), lt(recordings.id, c.id)))!);
+  }
+  const rows = await db
+    .select()
+    .from(recordings)
+    .where(and(...where))
+    .orderBy(desc(recordings.createdAt), desc(recordings.id))
+    .limit(f.limit + 1)
+    .all();
+  const page = rows.slice(0, f.limit);
+  return { rows: page, nextCursor: rows.length > f.limit ? encodeCursor(page[page.length - 1]!) : null };
+}
+
+/** Hide the recording at once (every route answers 404 from here on), before its bytes are removed. */
+export async function tombstoneRecording(db: Database, id: string): Promise<void> {
+  const now = new Date().toISOString();
+  await db.update(recordings).set({ deletedAt: now, updatedAt: now }).where(eq(recordings.id, id));
+}
+
+/** Remove every row that belongs to the recording (after its objects are gone). */
+export async function purgeRecordingRows(db: Database, ids: string[]): Promise<void> {
+  if (ids.length === 0) return;
+  await db.batch([
+    db.delete(transcripts).where(inArray(transcripts.recordingId, ids)),
+    db.delete(renditions).where(inArray(renditions.recordingId, ids)),
+    db.delete(recordingPermissions).where(inArray(recordingPermissions.recordingId, ids)),
+    db.delete(recordings).where(inArray(recordings.id, ids)),
+  ]);
+}
