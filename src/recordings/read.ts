@@ -7,11 +7,11 @@
  */
 import type { Config } from '../config';
 import type { Database } from '../context';
-import { CHUNK_SIZE, ChunkOpener, HEADER_SIZE, chunkSpan, createOpenStream } from '../crypto/chunked';
+import { CHUNK_SIZE, ChunkOpener, HEADER_SIZE, IntegrityError, chunkSpan, ciphertextSize, createOpenStream } from '../crypto/chunked';
 import { unwrapRecordingKey } from '../crypto/keys';
 import type { RecordingRow } from '../db/recordings';
 import { AppError } from '../errors';
-import type { BlobStore } from '../storage/blob-store';
+import { RangeOutsideObject, type BlobStore } from '../storage/blob-store';
 
 /** Where one encrypted object is and how to open it. */
 export interface SealedSource {
@@ -32,10 +32,28 @@ async function readAll(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-async function fetchBytes(store: BlobStore, key: string, offset: number, length: number): Promise<Uint8Array> {
-  const object = await store.get(key, { offset, length });
-  if (!object) throw new AppError('not_found', 'The stored audio is missing');
-  return readAll(object.body);
+/**
+ * A range of the object. Every read also checks the object's whole size against the size the
+ * plaintext implies, so a truncated or extended object fails even where the range does not reach
+ * the damage.
+ */
+async function fetchRange(store: BlobStore, key: string, offset: number, length: number, expectedSize: number): Promise<ReadableStream<Uint8Array>> {
+  try {
+    const object = await store.get(key, { offset, length });
+    if (!object) throw new AppError('not_found', 'The stored audio is missing');
+    if (object.size !== expectedSize) {
+      await object.body.cancel();
+      throw new IntegrityError(object.size > expectedSize ? 'trailing' : 'truncated', `the stored object has ${object.size} bytes, ${expectedSize} expected`);
+    }
+    return object.body;
+  } catch (error) {
+    if (error instanceof RangeOutsideObject) throw new IntegrityError('truncated', 'the stored object is shorter than its recorded size', { cause: error });
+    throw error;
+  }
+}
+
+async function fetchBytes(store: BlobStore, key: string, offset: number, length: number, expectedSize: number): Promise<Uint8Array> {
+  return readAll(await fetchRange(store, key, offset, length, expectedSize));
 }
 
 /** The recording's data key, unwrapped with its owner's key of the stored version. */
@@ -66,15 +84,14 @@ export async function openRange(deps: ReadDeps, dataKey: Uint8Array, source: Sea
   const span = chunkSpan(start, length, source.size);
   const finalChunk = Math.floor(source.size / CHUNK_SIZE);
   const context = new TextEncoder().encode(source.context);
-  const header = await fetchBytes(deps.store, source.objectKey, 0, HEADER_SIZE);
+  const expectedSize = ciphertextSize(source.size);
+  const header = await fetchBytes(deps.store, source.objectKey, 0, HEADER_SIZE, expectedSize);
   const opener = await ChunkOpener.create(dataKey, context, header);
   if (span.lastChunk === finalChunk && span.firstChunk !== finalChunk) {
     const finalSpan = chunkSpan(finalChunk * CHUNK_SIZE, source.size - finalChunk * CHUNK_SIZE, source.size);
-    await opener.openChunk(finalChunk, await fetchBytes(deps.store, source.objectKey, finalSpan.ciphertextOffset, finalSpan.ciphertextLength), true);
+    await opener.openChunk(finalChunk, await fetchBytes(deps.store, source.objectKey, finalSpan.ciphertextOffset, finalSpan.ciphertextLength, expectedSize), true);
   }
-  const object = await deps.store.get(source.objectKey, { offset: span.ciphertextOffset, length: span.ciphertextLength });
-  if (!object) throw new AppError('not_found', 'The stored audio is missing');
-  const plaintext = object.body
+  const plaintext = (await fetchRange(deps.store, source.objectKey, span.ciphertextOffset, span.ciphertextLength, expectedSize))
     .pipeThrough(createOpenStream(opener, span.firstChunk, finalChunk, span.lastChunk))
     .pipeThrough(slice(start - span.firstChunk * CHUNK_SIZE, length));
   const reader = plaintext.getReader();

@@ -65,3 +65,8 @@ export interface BlobStore {
 export class StorageUnavailable extends Error {
   override name = 'StorageUnavailable';
 }
+
+/** A byte range that starts past the end of the stored object (the object is shorter than expected). */
+export class RangeOutsideObject extends Error {
+  override name = 'RangeOutsideObject';
+}

@@ -4,7 +4,7 @@
  * which refuses audio reads while archived). Changing class rewrites the object as a stream.
  */
 import type { BlobHead, BlobObject, BlobStore, ByteRange, MultipartUpload, StorageTier, TierChange, UploadedPart } from './blob-store';
-import { StorageUnavailable } from './blob-store';
+import { RangeOutsideObject, StorageUnavailable } from './blob-store';
 
 const TIER_META = 'tier';
 
@@ -55,12 +55,18 @@ export class R2BlobStore implements BlobStore {
     return wrapMultipart(this.bucket.resumeMultipartUpload(key, uploadId));
   }
 
-  get(key: string, range?: ByteRange): Promise<BlobObject | null> {
-    return guard('get', async () => {
+  async get(key: string, range?: ByteRange): Promise<BlobObject | null> {
+    try {
       const object = await this.bucket.get(key, range ? { range: { offset: range.offset, length: range.length } } : undefined);
       if (!object) return null;
       return { body: object.body, size: object.size };
-    });
+    } catch (error) {
+      // A range past the end fails in R2 (and in Miniflare with an unspecified error when it starts
+      // exactly at the end): tell that apart from an outage by the object's real size.
+      const head = range ? await this.bucket.head(key).catch(() => null) : null;
+      if (head && range && head.size < range.offset + range.length) throw new RangeOutsideObject(`${key} is shorter than the range asked for`, { cause: error });
+      throw new StorageUnavailable('R2 get failed', { cause: error });
+    }
   }
 
   head(key: string): Promise<BlobHead | null> {
