@@ -12,7 +12,8 @@ for (const file of suites) {
   console.error(`running ${file} …`);
   const mod = await import(path.join(dir, file));
   const result = await mod.run();
-  sections.push(`## ${file}\n\n${typeof result === 'string' ? result : JSON.stringify(result, null, 2)}\n`);
+  const text = typeof result === 'string' ? result : typeof mod.markdownTable === 'function' ? mod.markdownTable(result) : JSON.stringify(result, null, 2);
+  sections.push(`## ${file}\n\n${text}\n`);
 }
 const doc = sections.join('\n');
 writeFileSync(path.join(dir, 'results.md'), doc);
