@@ -37,6 +37,7 @@ export default defineConfig(async () => {
             include: ['test/**/*.test.ts'],
             exclude: ['test/node/**'],
             setupFiles: ['./test/setup.ts'],
+            globalSetup: ['./test/global-setup-emulators.ts'],
           },
         },
         {

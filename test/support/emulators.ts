@@ -41,6 +41,10 @@ export interface AzureEmulator extends RunningEmulator {
 /** Runs `args` under Node and resolves with the port printed on the first line matching `pattern`. */
 function startProcess(args: string[], pattern: RegExp, cwd: string, what: string): Promise<{ child: ChildProcess; port: number }> {
   const child = spawn(NODE, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+  // Never outlive the process that started it, whatever way that process ends.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   return new Promise((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => fail(new Error(`${what} did not start within 30 s:\n${output}`)), 30_000);
@@ -139,6 +143,22 @@ export async function startAzurite(container = 'recordings'): Promise<AzureEmula
     throw error;
   }
   return { endpoint, container, connectionString, stop };
+}
+
+/**
+ * Starts everything in `starters` at once. If one fails, the others are stopped before the error
+ * is rethrown, so that a failed start leaves no process behind.
+ */
+export async function startAll<T extends readonly (() => Promise<RunningEmulator>)[]>(
+  ...starters: T
+): Promise<{ [K in keyof T]: Awaited<ReturnType<T[K]>> }> {
+  const results = await Promise.allSettled(starters.map((start) => start()));
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await Promise.all(results.map((r) => (r.status === 'fulfilled' ? r.value.stop() : undefined)));
+    throw failed.reason;
+  }
+  return results.map((r) => (r as PromiseFulfilledResult<RunningEmulator>).value) as { [K in keyof T]: Awaited<ReturnType<T[K]>> };
 }
 
 /**
