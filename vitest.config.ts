@@ -18,26 +18,26 @@ export default defineConfig(async () => {
       projects: [
         {
           plugins: [
-            cloudflareTest({
+            cloudflareTest(async ({ inject }) => ({
               wrangler: { configPath: './wrangler.toml' },
               miniflare: {
                 bindings: {
                   ...TEST_SECRETS,
                   ENVIRONMENT: 'test',
                   LOG_LEVEL: 'warn',
-                  // Nothing listens here unless a test starts the FFmpeg server (see test/support/ffmpeg-server.ts).
-                  FFMPEG_URL: 'http://127.0.0.1:9',
+                  // The FFmpeg worker started by test/global-setup-ffmpeg.ts.
+                  FFMPEG_URL: inject('ffmpegUrl'),
                   TEST_MIGRATIONS: migrations,
                 },
               },
-            }),
+            })),
           ],
           test: {
             name: 'workers',
             include: ['test/**/*.test.ts'],
             exclude: ['test/node/**'],
             setupFiles: ['./test/setup.ts'],
-            globalSetup: ['./test/global-setup-emulators.ts'],
+            globalSetup: ['./test/global-setup-emulators.ts', './test/global-setup-ffmpeg.ts'],
           },
         },
         {

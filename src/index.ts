@@ -1,11 +1,13 @@
 /** Worker entry: HTTP, cron and queue handlers; re-exports the Durable Object classes. */
 import { createApp } from './app';
 import type { Bindings } from './context';
+import { handleMediaBatch } from './media/consumer';
 
 const app = createApp();
 
 export default {
   fetch: app.fetch,
+  queue: handleMediaBatch,
 } satisfies ExportedHandler<Bindings>;
 
 export { LiveCall } from '../durable-objects/live-call';

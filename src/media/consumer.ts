@@ -1,0 +1,145 @@
+/**
+ * The consumer of the media queue and of its dead-letter queue (one `queue` handler, told apart
+ * by the queue's name). A `process` job runs the recording through processRecording and marks it
+ * `ready`; audio ffprobe cannot read marks it `failed` at once, the original kept; anything else
+ * is retried with exponential backoff, and after max_retries Queues moves the message to the
+ * dead-letter queue, whose consumer marks the recording `failed` with the last attempt's reason.
+ * Delivery is at least once: a job for a recording already processed does nothing, and running
+ * one twice writes the same object keys and rows again.
+ */
+import { appendAudit, type AuditInput } from '../compliance/audit-chain';
+import { getConfig } from '../config';
+import { createDb, type Bindings } from '../context';
+import { findRecording, type RecordingRow } from '../db/recordings';
+import { createLogger, describeError, type Logger } from '../observability/logger';
+import { objectKeyFor } from '../recordings/upload';
+import { createBlobStore } from '../storage/select';
+import { PermanentFailure, transientReason } from './failures';
+import type { MediaJob } from './jobs';
+import { RENDITIONS, isProcessed, processRecording, type ProcessDeps } from './process-recording';
+import { RETRY_ACTION, lastRetry, markFailed, saveProcessed } from './processing-rows';
+
+/** wrangler.toml's `max_retries` for call-recorder-media: a message is delivered up to this + 1 times. */
+export const MAX_RETRIES = 5;
+const BASE_DELAY_SECONDS = 30;
+const MAX_DELAY_SECONDS = 3600;
+const ACTOR = 'system:media';
+
+/** 30 s after the first attempt, doubling each time, at most an hour. */
+export function retryDelaySeconds(attempts: number): number {
+  return Math.min(MAX_DELAY_SECONDS, BASE_DELAY_SECONDS * 2 ** Math.max(0, attempts - 1));
+}
+
+const isDeadLetterQueue = (queue: string) => queue.endsWith('-dlq');
+
+function parseJob(body: unknown): MediaJob | null {
+  if (typeof body !== 'object' || body === null) return null;
+  const job = body as Partial<MediaJob>;
+  return job.type === 'process' && typeof job.recordingId === 'string' && job.recordingId !== '' ? { type: 'process', recordingId: job.recordingId } : null;
+}
+
+interface JobContext extends ProcessDeps {
+  log: Logger;
+  audit(row: RecordingRow, event: Pick<AuditInput, 'action' | 'outcome' | 'details'>): Promise<unknown>;
+}
+
+/** Remove what a run stored for a recording deleted while it ran. */
+async function discardRenditions(ctx: JobContext, recordingId: string): Promise<void> {
+  await Promise.all(RENDITIONS.map((quality) => ctx.store.delete(objectKeyFor(recordingId, quality))));
+}
+
+async function runJob(ctx: JobContext, message: Message<unknown>, recordingId: string): Promise<void> {
+  const row = await findRecording(ctx.db, recordingId);
+  if (!row) {
+    ctx.log.info('media job skipped: the recording is gone', { recordingId });
+    return message.ack();
+  }
+  if (await isProcessed(ctx, row)) {
+    ctx.log.info('media job skipped: already processed', { recordingId, attempts: message.attempts });
+    return message.ack();
+  }
+  try {
+    const processed = await processRecording(ctx, row);
+    if (!(await saveProcessed(ctx.db, row.id, processed))) {
+      await discardRenditions(ctx, row.id);
+      return message.ack();
+    }
+    await ctx.audit(row, {
+      action: 'recording.processed',
+      outcome: 'success',
+      details: {
+        durationMs: processed.durationMs,
+        format: processed.format,
+        noiseReduction: ctx.config.NOISE_REDUCTION_ENABLED,
+        renditions: processed.renditions.map((r) => ({ quality: r.quality, size: r.size, durationMs: r.durationMs })),
+        attempts: message.attempts,
+      },
+    });
+    ctx.log.info('recording processed', { recordingId, durationMs: processed.durationMs, attempts: message.attempts });
+    message.ack();
+  } catch (error) {
+    if (!(await findRecording(ctx.db, row.id))) {
+      await discardRenditions(ctx, row.id);
+      return message.ack();
+    }
+    if (error instanceof PermanentFailure) {
+      await markFailed(ctx.db, row.id, error.message);
+      await ctx.audit(row, { action: 'recording.processing_failed', outcome: 'failure', details: { reason: error.message, attempts: message.attempts } });
+      ctx.log.warn('recording cannot be processed', { recordingId, reason: error.message });
+      return message.ack();
+    }
+    const reason = transientReason(error);
+    const delaySeconds = retryDelaySeconds(message.attempts);
+    ctx.log.warn('media job will be retried', { recordingId, attempts: message.attempts, delaySeconds, reason, ...describeError(error) });
+    await ctx.audit(row, { action: RETRY_ACTION, outcome: 'failure', details: { attempt: message.attempts, reason, delaySeconds } });
+    message.retry({ delaySeconds });
+  }
+}
+
+/** A job that used up its retries: the recording becomes `failed` with the last reason. */
+async function giveUp(ctx: JobContext, message: Message<unknown>, recordingId: string): Promise<void> {
+  const row = await findRecording(ctx.db, recordingId);
+  if (!row) return message.ack();
+  const last = await lastRetry(ctx.db, recordingId);
+  const reason = last
+    ? `Processing failed after ${last.attempt} attempts: ${last.reason}`
+    : `Processing failed after ${MAX_RETRIES + 1} attempts`;
+  if (await markFailed(ctx.db, recordingId, reason)) {
+    await ctx.audit(row, { action: 'recording.processing_failed', outcome: 'failure', details: { reason, deadLetter: true } });
+    ctx.log.error('media job dead-lettered', { recordingId, reason });
+  }
+  message.ack();
+}
+
+/** The `queue` handler of the Worker, for both queues. */
+export async function handleMediaBatch(batch: MessageBatch<unknown>, env: Bindings): Promise<void> {
+  const config = getConfig(env);
+  const db = createDb(env.DB);
+  const log = createLogger({ queue: batch.queue }, config.LOG_LEVEL);
+  const ctx: JobContext = {
+    db,
+    store: createBlobStore(env, config),
+    config,
+    ffmpeg: env,
+    log,
+    audit: (row, event) => appendAudit(db, config.MASTER_ENCRYPTION_KEY, { ...event, actor: ACTOR, recordingId: row.id, subjectUserId: row.userId }),
+  };
+  const deadLetter = isDeadLetterQueue(batch.queue);
+  // One at a time: each job already runs its renditions side by side, and memory is per isolate.
+  for (const message of batch.messages) {
+    const job = parseJob(message.body);
+    if (!job) {
+      log.warn('media queue message ignored: not a job', { messageId: message.id });
+      message.ack();
+      continue;
+    }
+    try {
+      if (deadLetter) await giveUp(ctx, message, job.recordingId);
+      else await runJob(ctx, message, job.recordingId);
+    } catch (error) {
+      // Only bookkeeping (D1, audit) fails here; the job itself is safe to run again.
+      log.error('media job bookkeeping failed', { recordingId: job.recordingId, ...describeError(error) });
+      message.retry({ delaySeconds: retryDelaySeconds(message.attempts) });
+    }
+  }
+}
