@@ -56,7 +56,8 @@ export function redactCommand(probe, startMs, endMs) {
     '[before]asetpts=PTS-STARTPTS[b];[span]volume=0,asetpts=PTS-STARTPTS[s];[after]asetpts=PTS-STARTPTS[a];' +
     '[b][s][a]concat=n=3:v=0:a=1[out]';
   const output = sameFamilyOutput(probe);
-  return { args: ['-filter_complex', graph, '-map', '[out]', ...AUDIO_ONLY, ...output.args], contentType: output.contentType };
+  // bitexact: no encoder tag (WAV's LIST/ISFT chunk), so a PCM file keeps its size and header.
+  return { args: ['-filter_complex', graph, '-map', '[out]', ...AUDIO_ONLY, '-fflags', '+bitexact', '-flags:a', '+bitexact', ...output.args], contentType: output.contentType };
 }
 
 /** True when the span covers at least one sample at the input's rate. */

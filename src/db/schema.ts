@@ -188,3 +188,42 @@ export const openUploads = sqliteTable(
   },
   (t) => [index('open_uploads_started_idx').on(t.startedAt)],
 );
+
+/**
+ * When a recording was last brought back from a colder tier. Tiering by age counts from here rather
+ * than from `createdAt`, so that a restored recording is not archived again by the next daily run:
+ * it stays hot for ARCHIVAL_AFTER_DAYS and then ages through the tiers again.
+ */
+export const tierRestores = sqliteTable('tier_restores', {
+  recordingId: text('recording_id')
+    .primaryKey()
+    .references(() => recordings.id, { onDelete: 'cascade' }),
+  requestedAt: text('requested_at').notNull(),
+  requestedBy: text('requested_by').notNull(),
+});
+
+/**
+ * Unredacted originals still in storage. A redaction stores the redacted audio under a new key and,
+ * in the same transaction that points the recording at it, records the superseded object here. The
+ * object is then destroyed and its row removed at once, unless the recording is on legal hold: then
+ * both stay, so that what was redacted can still be produced. A row therefore always names an
+ * object holding audio someone redacted (sealed like the original: the recording's data key,
+ * context = the recording id), and deletion, retention and erasure must destroy it with the
+ * recording. No foreign key: the row must outlive a purge of the recording's row, or the object
+ * would be lost track of.
+ */
+export const redactionOriginals = sqliteTable(
+  'redaction_originals',
+  {
+    objectKey: text('object_key').primaryKey(),
+    recordingId: text('recording_id').notNull(),
+    /** Plaintext bytes (what openRange needs) and stored bytes. */
+    size: integer('size').notNull(),
+    ciphertextSize: integer('ciphertext_size').notNull(),
+    contentType: text('content_type').notNull(),
+    /** The redaction that superseded it: its 1-based position in `recordings.redactions`. */
+    redaction: integer('redaction').notNull(),
+    createdAt: text('created_at').notNull(),
+  },
+  (t) => [index('redaction_originals_recording_idx').on(t.recordingId, t.createdAt)],
+);
