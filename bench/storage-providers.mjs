@@ -1,170 +1,41 @@
 /**
- * The same 100 MB upload (5 MiB multipart parts) and 64 KiB tail-range read through each storage
- * provider, as ratios against R2 in the same run: R2 through a Worker in Miniflare (the local R2
- * the service uses), S3 against s3rver and Azure Blob against Azurite, both through their SDKs
- * from Node. Medians of 5 runs, the providers' order rotating between runs.
+ * The same 100 MB upload and 64 KiB tail-range read through the service on each storage provider,
+ * as ratios against R2 in the same run: one `wrangler dev` per provider (STORAGE_PROVIDER and the
+ * provider's settings passed with `--var`), R2 local to Miniflare, S3 against s3rver and Azure Blob
+ * against Azurite (both started here on 127.0.0.1). Every figure crosses the whole service: auth,
+ * format gate, AES-256-GCM chunk sealing, the adapter and its SDK, the emulator. Medians of 5 runs,
+ * the providers' order rotating between runs. Beside them, the highest RSS each provider's workerd
+ * process reached during the uploads (the SDKs and their buffers, against the R2 binding's).
+ * Growth per upload is not shown: after the first 100 MB the process keeps its high-water mark.
  *
- * This measures the providers' local stand-ins and the SDK paths, not the service: once the
- * recordings API runs on each provider, the same figures should be taken through the Worker.
- * `run()` is what `npm run bench` calls; `node bench/storage-providers.mjs` runs it alone.
+ * `run()` is what `npm run bench` calls and returns markdown; `node bench/storage-providers.mjs`
+ * (Node ≥ 22.18, for the emulators' TypeScript helper) runs it alone.
  */
-import { createRequire } from 'node:module';
+import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
-import { convertV4MiniflareOptions, Miniflare } from 'miniflare';
+import { SignJWT } from 'jose';
 import { S3RVER_CREDENTIALS, startAll, startAzurite, startS3rver } from '../test/support/emulators.ts';
+import { median, startWrangler, table, withPeakRss } from './harness.mjs';
 
-const require = createRequire(import.meta.url);
-// Node builds (account keys are fine outside workerd).
-const { S3Client, CreateMultipartUploadCommand, UploadPartCommand, CompleteMultipartUploadCommand, GetObjectCommand, DeleteObjectCommand } =
-  require('@aws-sdk/client-s3');
-const { BlobServiceClient } = require('@azure/storage-blob');
-
+const SECRETS = {
+  MASTER_ENCRYPTION_KEY: 'YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=',
+  JWT_SECRET: 'bench-only-jwt-secret-0123456789abcdef',
+  API_KEYS: 'bench-api-key-0123456789abcdef',
+  WEBHOOK_SECRET: 'bench-only-webhook-secret-0123',
+  FFMPEG_SHARED_SECRET: 'bench-only-ffmpeg-secret-0123',
+};
+const COMMON_VARS = { ...SECRETS, ENVIRONMENT: 'test', RATE_LIMIT_DISABLED: 'true', LOG_LEVEL: 'error', FFMPEG_URL: 'http://127.0.0.1:9' };
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const MiB = 1024 * 1024;
-const PART_SIZE = 5 * MiB;
-const TOTAL = 100 * MiB;
+const SIZE = 100 * MiB;
 const TAIL = 64 * 1024;
-const RUNS = 5;
+const QUERY = new URLSearchParams({ callId: 'bench', callerPhone: '+14155550100', receiverPhone: '+14155550101', startTime: '2026-11-20T10:00:00Z' });
 
-/** One random part, sent 20 times: the figures measure transfer, not random number generation. */
-const PART = new Uint8Array(PART_SIZE).map(() => (Math.random() * 256) | 0);
-const PARTS = TOTAL / PART_SIZE;
-
-/** The Worker that stands for the service in front of local R2: streams PUT bodies into 5 MiB parts. */
-const R2_WORKER = `
-export default {
-  async fetch(request, env) {
-    const url = new URL(request.url);
-    const key = url.pathname.slice(1);
-    if (request.method === 'PUT') {
-      const upload = await env.BUCKET.createMultipartUpload(key);
-      const parts = [];
-      const reader = request.body.getReader();
-      let buffer = new Uint8Array(${PART_SIZE});
-      let filled = 0;
-      const flush = async () => {
-        parts.push(await upload.uploadPart(parts.length + 1, buffer.subarray(0, filled)));
-        buffer = new Uint8Array(${PART_SIZE});
-        filled = 0;
-      };
-      for (;;) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        let offset = 0;
-        while (offset < value.byteLength) {
-          const take = Math.min(${PART_SIZE} - filled, value.byteLength - offset);
-          buffer.set(value.subarray(offset, offset + take), filled);
-          filled += take;
-          offset += take;
-          if (filled === ${PART_SIZE}) await flush();
-        }
-      }
-      if (filled > 0) await flush();
-      await upload.complete(parts);
-      return new Response(null, { status: 201 });
-    }
-    if (request.method === 'GET') {
-      const offset = Number(url.searchParams.get('offset'));
-      const length = Number(url.searchParams.get('length'));
-      const object = await env.BUCKET.get(key, { range: { offset, length } });
-      return object ? new Response(object.body) : new Response(null, { status: 404 });
-    }
-    await env.BUCKET.delete(key);
-    return new Response(null, { status: 204 });
-  },
-};`;
-
-function partsStream() {
-  let sent = 0;
-  return new ReadableStream({
-    pull(controller) {
-      if (sent === PARTS) return controller.close();
-      sent++;
-      controller.enqueue(PART.slice());
-    },
-  });
-}
-
-async function drain(stream) {
-  let bytes = 0;
-  for await (const chunk of stream) bytes += chunk.byteLength;
+/** One random WAV-looking body, sent every time: the figures measure the path, not the RNG. */
+function payload() {
+  const bytes = randomBytes(SIZE);
+  bytes.set(Buffer.from('RIFF\0\0\0\0WAVEfmt '), 0);
   return bytes;
-}
-
-function r2Provider(mf) {
-  return {
-    name: 'R2 (Miniflare, via a Worker)',
-    async upload(key) {
-      const response = await mf.dispatchFetch(`http://bench.local/${key}`, { method: 'PUT', body: partsStream(), duplex: 'half' });
-      if (response.status !== 201) throw new Error(`R2 upload answered ${response.status}`);
-    },
-    async tail(key) {
-      const response = await mf.dispatchFetch(`http://bench.local/${key}?offset=${TOTAL - TAIL}&length=${TAIL}`);
-      return drain(response.body);
-    },
-    async remove(key) {
-      await (await mf.dispatchFetch(`http://bench.local/${key}`, { method: 'DELETE' })).arrayBuffer();
-    },
-  };
-}
-
-function s3Provider(emulator) {
-  const client = new S3Client({
-    region: 'us-east-1',
-    endpoint: emulator.endpoint,
-    forcePathStyle: true,
-    credentials: S3RVER_CREDENTIALS,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
-  const Bucket = emulator.bucket;
-  return {
-    name: 'S3 (s3rver, @aws-sdk/client-s3)',
-    async upload(key) {
-      const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket, Key: key }));
-      const parts = [];
-      for (let n = 1; n <= PARTS; n++) {
-        const { ETag } = await client.send(new UploadPartCommand({ Bucket, Key: key, UploadId, PartNumber: n, Body: PART }));
-        parts.push({ PartNumber: n, ETag });
-      }
-      await client.send(new CompleteMultipartUploadCommand({ Bucket, Key: key, UploadId, MultipartUpload: { Parts: parts } }));
-    },
-    async tail(key) {
-      const object = await client.send(new GetObjectCommand({ Bucket, Key: key, Range: `bytes=${TOTAL - TAIL}-${TOTAL - 1}` }));
-      return drain(object.Body);
-    },
-    async remove(key) {
-      await client.send(new DeleteObjectCommand({ Bucket, Key: key }));
-    },
-  };
-}
-
-function azureProvider(emulator) {
-  const container = BlobServiceClient.fromConnectionString(emulator.connectionString).getContainerClient(emulator.container);
-  return {
-    name: 'Azure Blob (Azurite, @azure/storage-blob)',
-    async upload(key) {
-      const blob = container.getBlockBlobClient(key);
-      const ids = [];
-      for (let n = 1; n <= PARTS; n++) {
-        const id = Buffer.from(`part-${String(n).padStart(5, '0')}`).toString('base64');
-        await blob.stageBlock(id, PART, PART_SIZE);
-        ids.push(id);
-      }
-      await blob.commitBlockList(ids);
-    },
-    async tail(key) {
-      const download = await container.getBlockBlobClient(key).download(TOTAL - TAIL, TAIL);
-      return drain(download.readableStreamBody);
-    },
-    async remove(key) {
-      await container.getBlockBlobClient(key).deleteIfExists();
-    },
-  };
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)];
 }
 
 async function timed(fn) {
@@ -173,47 +44,95 @@ async function timed(fn) {
   return { ms: performance.now() - started, result };
 }
 
-/** Runs the benchmark, prints a markdown table and returns the medians. */
-export async function run({ log = console.log } = {}) {
+/** The service on one provider, driven through its HTTP API. */
+function client(name, service, auth) {
+  return {
+    name,
+    service,
+    async upload(body) {
+      const res = await fetch(`${service.url}/api/v1/recordings?${QUERY}`, { method: 'POST', headers: { ...auth, 'content-type': 'audio/wav' }, body });
+      if (res.status !== 201) throw new Error(`${name}: upload answered ${res.status} ${await res.text()}`);
+      return (await res.json()).id;
+    },
+    async tail(id) {
+      const res = await fetch(`${service.url}/api/v1/recordings/${id}/stream`, { headers: { ...auth, range: `bytes=${SIZE - TAIL}-` } });
+      if (res.status !== 206) throw new Error(`${name}: tail range answered ${res.status} ${await res.text()}`);
+      return (await res.arrayBuffer()).byteLength;
+    },
+    async remove(id) {
+      const res = await fetch(`${service.url}/api/v1/recordings/${id}`, { method: 'DELETE', headers: auth });
+      if (res.status !== 204) throw new Error(`${name}: delete answered ${res.status} ${await res.text()}`);
+    },
+  };
+}
+
+export async function run() {
   const [s3, azure] = await startAll(() => startS3rver(), () => startAzurite());
-  let mf;
+  const services = [];
   try {
-    // Miniflare 5 takes a new options shape; the converter accepts the familiar (v4) one.
-    mf = new Miniflare(convertV4MiniflareOptions({ modules: true, script: R2_WORKER, r2Buckets: ['BUCKET'], compatibilityDate: '2026-11-01' }));
-    await mf.ready;
-    const providers = [r2Provider(mf), s3Provider(s3), azureProvider(azure)];
-    const samples = new Map(providers.map((p) => [p.name, { upload: [], tail: [] }]));
+    const providers = [
+      ['R2 (Miniflare)', {}],
+      [
+        'S3 (s3rver)',
+        {
+          STORAGE_PROVIDER: 's3',
+          AWS_REGION: 'us-east-1',
+          AWS_BUCKET_NAME: s3.bucket,
+          AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+          AWS_ENDPOINT: s3.endpoint,
+        },
+      ],
+      ['Azure Blob (Azurite)', { STORAGE_PROVIDER: 'azure', AZURE_STORAGE_CONNECTION_STRING: azure.connectionString, AZURE_CONTAINER_NAME: azure.container }],
+    ];
+    // One at a time: each start applies the D1 migrations and compiles the bundle.
+    for (const [, vars] of providers) services.push(await startWrangler({ migrate: true, vars: { ...COMMON_VARS, STORAGE_PROVIDER: 'r2', ...vars } }));
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('bench-user').setExpirationTime('2h').sign(new TextEncoder().encode(SECRETS.JWT_SECRET));
+    const auth = { authorization: `Bearer ${token}` };
+    const clients = providers.map(([name], i) => client(name, services[i], auth));
+    const pids = new Map(clients.map((c) => [c.name, c.service.workerdPid()]));
+    const body = payload();
+
+    // A warm-up per provider: the first S3/Azure request loads the SDK and builds the client.
+    for (const c of clients) await c.remove(await c.upload(body.subarray(0, MiB)));
+
+    const samples = new Map(clients.map((c) => [c.name, { upload: [], tail: [], rss: [] }]));
     for (let runIndex = 0; runIndex < RUNS; runIndex++) {
-      const order = providers.map((_, i) => providers[(i + runIndex) % providers.length]);
-      for (const provider of order) {
-        const key = `bench/${runIndex}/recording.wav`;
-        const upload = await timed(() => provider.upload(key));
-        const tail = await timed(() => provider.tail(key));
-        if (tail.result !== TAIL) throw new Error(`${provider.name} returned ${tail.result} bytes for a ${TAIL}-byte range`);
-        await provider.remove(key);
-        samples.get(provider.name).upload.push(upload.ms);
-        samples.get(provider.name).tail.push(tail.ms);
+      const order = clients.map((_, i) => clients[(i + runIndex) % clients.length]);
+      for (const c of order) {
+        const upload = await timed(() => withPeakRss(pids.get(c.name), () => c.upload(body)));
+        const id = upload.result.result;
+        const tail = await timed(() => c.tail(id));
+        if (tail.result !== TAIL) throw new Error(`${c.name} returned ${tail.result} bytes for a ${TAIL}-byte range`);
+        await c.remove(id);
+        const s = samples.get(c.name);
+        s.upload.push(upload.ms);
+        s.tail.push(tail.ms);
+        s.rss.push(upload.result.peak);
       }
     }
-    const rows = providers.map((p) => ({ provider: p.name, uploadMs: median(samples.get(p.name).upload), tailMs: median(samples.get(p.name).tail) }));
+
+    const rows = clients.map((c) => {
+      const s = samples.get(c.name);
+      return { name: c.name, upload: median(s.upload), tail: median(s.tail), rss: Math.max(...s.rss) };
+    });
     const r2 = rows[0];
-    const table = [
-      `Storage providers: ${TOTAL / MiB} MiB upload in ${PART_SIZE / MiB} MiB parts, ${TAIL / 1024} KiB tail-range read (median of ${RUNS}, order rotating)`,
-      '',
-      '| provider | upload (ms) | MiB/s | upload vs R2 | tail read (ms) | tail vs R2 |',
-      '|---|---:|---:|---:|---:|---:|',
-      ...rows.map(
-        (row) =>
-          `| ${row.provider} | ${row.uploadMs.toFixed(0)} | ${(TOTAL / MiB / (row.uploadMs / 1000)).toFixed(0)} | ${(row.uploadMs / r2.uploadMs).toFixed(2)}× | ${row.tailMs.toFixed(1)} | ${(row.tailMs / r2.tailMs).toFixed(2)}× |`,
-      ),
-    ].join('\n');
-    log(table);
-    return { rows, table };
+    return table(
+      `Storage providers through the service: ${SIZE / MiB} MiB raw upload and ${TAIL / 1024} KiB tail range (medians of ${RUNS} runs, order rotating; one wrangler dev per provider)`,
+      ['provider', 'upload', 'throughput', 'upload vs R2', 'tail range', 'tail vs R2', 'workerd peak RSS'],
+      rows.map((row) => [
+        row.name,
+        `${row.upload.toFixed(0)} ms`,
+        `${(SIZE / MiB / (row.upload / 1000)).toFixed(1)} MiB/s`,
+        `${(row.upload / r2.upload).toFixed(2)}×`,
+        `${row.tail.toFixed(1)} ms`,
+        `${(row.tail / r2.tail).toFixed(2)}×`,
+        `${(row.rss / MiB).toFixed(0)} MiB`,
+      ]),
+    );
   } finally {
-    await Promise.all([mf?.dispose(), s3.stop(), azure.stop()]);
+    await Promise.all([...services.map((s) => s.stop()), s3.stop(), azure.stop()]);
   }
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  await run();
-}
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) console.log(await run());

@@ -1,9 +1,11 @@
 /**
  * The one place every setting is read. `env` is parsed with zod once per isolate; a bad value
- * fails with a message naming the variable. This file imports nothing but zod so that
- * `scripts/prestart.mjs` can run the very same checks under Node before `wrangler dev` starts.
+ * fails with a message naming the variable. This file imports nothing but zod and the
+ * dependency-free Azure connection-string parser (with its `.ts` extension, as Node requires), so
+ * that `scripts/prestart.mjs` can run the very same checks under Node before `wrangler dev` starts.
  */
 import { z } from 'zod';
+import { CONTAINER_NAME_RULE, InvalidConnectionString, isValidContainerName, parseConnectionString } from './storage/azure-connection.ts';
 
 /** Secrets and optional settings that `wrangler types` cannot see (they live in .dev.vars or `wrangler secret`). */
 export interface Secrets {
@@ -161,6 +163,13 @@ export function parseConfig(env: Record<string, unknown>): Config {
     for (const name of ['AZURE_STORAGE_CONNECTION_STRING', 'AZURE_CONTAINER_NAME'] as const) {
       if (!parsed[name]) throw new ConfigError(name, 'is required when STORAGE_PROVIDER is azure');
     }
+    try {
+      parseConnectionString(parsed.AZURE_STORAGE_CONNECTION_STRING!);
+    } catch (error) {
+      if (error instanceof InvalidConnectionString) throw new ConfigError('AZURE_STORAGE_CONNECTION_STRING', error.reason);
+      throw error;
+    }
+    if (!isValidContainerName(parsed.AZURE_CONTAINER_NAME!)) throw new ConfigError('AZURE_CONTAINER_NAME', CONTAINER_NAME_RULE);
   }
   if (parsed.ARCHIVAL_AFTER_DAYS > parsed.COLD_AFTER_DAYS || parsed.COLD_AFTER_DAYS > parsed.ARCHIVE_AFTER_DAYS) {
     throw new ConfigError('ARCHIVAL_AFTER_DAYS', 'must not exceed COLD_AFTER_DAYS, which must not exceed ARCHIVE_AFTER_DAYS');

@@ -1,7 +1,9 @@
 /**
- * `GET /health` (no auth) runs real checks: a D1 query, an R2 write-read-delete round trip, the
- * queue binding, and the FFmpeg worker's probe. 503 when storage or the database is down;
- * `degraded` when only the queue or FFmpeg is. `GET /metrics` serves Prometheus text to admins.
+ * `GET /health` (no auth) runs real checks: a D1 query, a write-read-delete round trip through the
+ * configured storage provider, the queue binding, and the FFmpeg worker's probe. Any check down
+ * makes the status `degraded` (the contract's two values are `ok` and `degraded`); the answer is
+ * 503 when storage or the database is down, since no recording can be stored or read then, and
+ * 200 when only the queue or FFmpeg is. `GET /metrics` serves Prometheus text to admins.
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
@@ -16,7 +18,7 @@ import { createRouter } from './router';
 
 const Check = z.object({ status: z.enum(['ok', 'down', 'disabled']), latencyMs: z.number().optional(), message: z.string().optional() });
 const HealthSchema = z
-  .object({ status: z.enum(['ok', 'degraded', 'down']), checks: z.object({ storage: Check, database: Check, queue: Check, ffmpeg: Check }) })
+  .object({ status: z.enum(['ok', 'degraded']), checks: z.object({ storage: Check, database: Check, queue: Check, ffmpeg: Check }) })
   .openapi('Health');
 type CheckResult = z.infer<typeof Check>;
 
@@ -40,7 +42,7 @@ healthRoutes.openapi(
     summary: 'Liveness and dependency checks',
     responses: {
       200: { content: { 'application/json': { schema: HealthSchema } }, description: 'Up (possibly degraded)' },
-      503: { content: { 'application/json': { schema: HealthSchema } }, description: 'Storage or database down' },
+      503: { content: { 'application/json': { schema: HealthSchema } }, description: 'Degraded: storage or database down' },
     },
   }),
   async (c) => {
@@ -58,10 +60,10 @@ healthRoutes.openapi(
     ]);
     const queue: CheckResult = typeof c.env.MEDIA_QUEUE?.send === 'function' ? { status: 'ok' } : { status: 'down', message: 'queue binding missing' };
     const checks = { storage, database, queue, ffmpeg };
-    const down = storage.status === 'down' || database.status === 'down';
-    const degraded = queue.status === 'down' || ffmpeg.status === 'down';
-    if (down) c.get('log').warn('health check failed', { storage: storage.status, database: database.status });
-    return c.json({ status: down ? ('down' as const) : degraded ? ('degraded' as const) : ('ok' as const), checks }, down ? 503 : 200);
+    const unavailable = storage.status === 'down' || database.status === 'down';
+    const degraded = unavailable || queue.status === 'down' || ffmpeg.status === 'down';
+    if (unavailable) c.get('log').warn('health check failed', { storage: storage.status, database: database.status });
+    return c.json({ status: degraded ? ('degraded' as const) : ('ok' as const), checks }, unavailable ? 503 : 200);
   },
 );
 

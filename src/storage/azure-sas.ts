@@ -3,13 +3,12 @@
  * will not sign with an account key, so the adapter signs a short-lived SAS per operation instead:
  * scoped to one blob (or, for listing, the container), with only the permission that operation
  * needs, valid for a few minutes. The account key never leaves the Worker and no SAS made here is
- * handed to a client. Also parses and validates AZURE_STORAGE_CONNECTION_STRING.
+ * handed to a client. The connection string it signs for is parsed in azure-connection.ts.
  *
  * Format: "Create a service SAS", version 2020-12-06 and later (learn.microsoft.com/rest/api/
  * storageservices/create-service-sas): sixteen fields joined by "\n", every absent optional field
  * an empty string that keeps its newline, HMAC-SHA256 with the base64-decoded account key.
  */
-import { ConfigError } from '../config';
 
 /** Signed version (`sv`): the string-to-sign below is the one defined for 2020-12-06 and later. */
 export const SAS_VERSION = '2022-11-02';
@@ -94,71 +93,4 @@ export async function signServiceSas(key: CryptoKey, request: ServiceSasRequest)
   query.set('sp', canonicalPermissions(request.permissions, forBlob));
   query.set('sig', signature);
   return query.toString();
-}
-
-export interface AzureConnection {
-  accountName: string;
-  accountKey: string;
-  /** Blob service endpoint without a trailing slash, e.g. `https://acct.blob.core.windows.net`. */
-  blobEndpoint: string;
-}
-
-/** Azurite's well-known development account (public in Microsoft's documentation). */
-const DEVELOPMENT_STORAGE: AzureConnection = {
-  accountName: 'devstoreaccount1',
-  accountKey: 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==',
-  blobEndpoint: 'http://127.0.0.1:10000/devstoreaccount1',
-};
-
-const VARIABLE = 'AZURE_STORAGE_CONNECTION_STRING';
-
-/**
- * Parses an account-key connection string: `AccountName` and `AccountKey` (base64 of at least 32
- * bytes), and either `BlobEndpoint` or `DefaultEndpointsProtocol` + `EndpointSuffix` (default
- * `core.windows.net`); `UseDevelopmentStorage=true` means Azurite on its default port. SAS-only
- * connection strings are refused: the adapter needs the key to sign per-operation SAS itself.
- * Errors are `ConfigError`s naming the variable and never echo its value.
- */
-export function parseConnectionString(connectionString: string): AzureConnection {
-  const fields = new Map<string, string>();
-  for (const part of connectionString.split(';')) {
-    if (part.trim() === '') continue;
-    const at = part.indexOf('=');
-    if (at <= 0) throw new ConfigError(VARIABLE, 'must be a list of Name=value pairs separated by ";"');
-    fields.set(part.slice(0, at).trim().toLowerCase(), part.slice(at + 1).trim());
-  }
-  if (fields.get('usedevelopmentstorage')?.toLowerCase() === 'true') {
-    const proxy = fields.get('developmentstorageproxyuri');
-    return proxy ? { ...DEVELOPMENT_STORAGE, blobEndpoint: `${proxy.replace(/\/+$/, '')}/devstoreaccount1` } : DEVELOPMENT_STORAGE;
-  }
-  const accountName = fields.get('accountname');
-  const accountKey = fields.get('accountkey');
-  if (!accountName) throw new ConfigError(VARIABLE, 'has no AccountName');
-  if (!/^[a-z0-9]{3,24}$/.test(accountName)) throw new ConfigError(VARIABLE, 'has an AccountName that is not 3-24 lowercase letters and digits');
-  if (!accountKey) {
-    throw new ConfigError(VARIABLE, fields.has('sharedaccesssignature') ? 'must hold an AccountKey, not a SharedAccessSignature' : 'has no AccountKey');
-  }
-  let keyLength = 0;
-  try {
-    keyLength = atob(accountKey).length;
-  } catch {
-    throw new ConfigError(VARIABLE, 'has an AccountKey that is not base64');
-  }
-  if (keyLength < 32) throw new ConfigError(VARIABLE, 'has an AccountKey shorter than 32 bytes');
-
-  let blobEndpoint = fields.get('blobendpoint');
-  if (!blobEndpoint) {
-    const protocol = (fields.get('defaultendpointsprotocol') ?? 'https').toLowerCase();
-    if (protocol !== 'https' && protocol !== 'http') throw new ConfigError(VARIABLE, 'has a DefaultEndpointsProtocol other than https or http');
-    blobEndpoint = `${protocol}://${accountName}.blob.${fields.get('endpointsuffix') ?? 'core.windows.net'}`;
-  }
-  let url: URL;
-  try {
-    url = new URL(blobEndpoint);
-  } catch {
-    throw new ConfigError(VARIABLE, 'has a BlobEndpoint that is not an absolute URL');
-  }
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(VARIABLE, 'has a BlobEndpoint that is not http(s)');
-  if (url.search || url.hash) throw new ConfigError(VARIABLE, 'has a BlobEndpoint with a query or fragment');
-  return { accountName, accountKey, blobEndpoint: url.href.replace(/\/+$/, '') };
 }

@@ -15,7 +15,8 @@
 import './xml-polyfill';
 import { AnonymousCredential, BlockBlobClient, ContainerClient, newPipeline, type Pipeline, type RequestPolicyFactory, RestError } from '@azure/storage-blob';
 import { ConfigError } from '../config';
-import { type AzureConnection, importAccountKey, parseConnectionString, SAS_VERSION, signServiceSas } from './azure-sas';
+import { type AzureConnection, CONTAINER_NAME_RULE, InvalidConnectionString, isValidContainerName, parseConnectionString } from './azure-connection';
+import { importAccountKey, SAS_VERSION, signServiceSas } from './azure-sas';
 import type { BlobHead, BlobObject, BlobStore, ByteRange, MultipartUpload, StorageTier, TierChange, UploadedPart } from './blob-store';
 import { StorageUnavailable } from './blob-store';
 
@@ -104,12 +105,18 @@ export class AzureBlobStore implements BlobStore {
   private readonly listPageSize: number;
   private signingKey?: Promise<CryptoKey>;
 
-  /** Throws ConfigError for a malformed connection string or container name. */
+  /**
+   * Throws ConfigError for a malformed connection string or container name (parseConfig already
+   * refuses both; this covers a store built directly).
+   */
   constructor(options: AzureBlobStoreOptions) {
-    this.connection = parseConnectionString(options.connectionString);
-    if (!/^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$/.test(options.container)) {
-      throw new ConfigError('AZURE_CONTAINER_NAME', 'must be 3-63 lowercase letters, digits and single hyphens');
+    try {
+      this.connection = parseConnectionString(options.connectionString);
+    } catch (error) {
+      if (error instanceof InvalidConnectionString) throw new ConfigError('AZURE_STORAGE_CONNECTION_STRING', error.reason);
+      throw error;
     }
+    if (!isValidContainerName(options.container)) throw new ConfigError('AZURE_CONTAINER_NAME', CONTAINER_NAME_RULE);
     this.container = options.container;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 15_000;
     this.maxAttempts = options.maxAttempts ?? 3;

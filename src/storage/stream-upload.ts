@@ -3,12 +3,13 @@
  * part may be shorter). At most one part is being filled while the previous one uploads, so memory
  * stays at about two parts whatever the size. Every multipart upload is recorded in D1
  * (`open_uploads`) before its first part and forgotten after complete/abort, so a crash leaves a
- * row the hourly cron aborts; any error aborts the upload and leaves nothing behind.
+ * row the hourly cron aborts; any error aborts the upload and leaves no object behind (and no row,
+ * unless the abort itself could not reach the provider: then the row is what the cron aborts).
  */
 import { eq } from 'drizzle-orm';
 import type { Database } from '../context';
 import { openUploads } from '../db/schema';
-import type { BlobStore, MultipartUpload, UploadedPart } from './blob-store';
+import { type BlobStore, type MultipartUpload, StorageUnavailable, type UploadedPart } from './blob-store';
 
 /** 320 sealed chunks of 16,400 bytes: ≥ 5 MiB (the S3/R2 minimum) and a whole number of chunks. */
 export const PART_SIZE = 320 * 16_400;
@@ -75,12 +76,34 @@ export async function uploadStream(body: ReadableStream<Uint8Array>, options: St
     await options.db.delete(openUploads).where(eq(openUploads.uploadId, upload.uploadId));
     return { size: total };
   } catch (error) {
+    // Cleanup is best effort and never replaces `error`: a 413 or 415 stays a 413 or 415 even when
+    // the provider then refuses the abort.
     await reader.cancel(error).catch(() => undefined);
     if (upload) {
-      await upload.abort().catch(() => undefined);
-      await options.db.delete(openUploads).where(eq(openUploads.uploadId, upload.uploadId)).catch(() => undefined);
+      // A part still in flight could land after the abort and outlive it (S3 says as much).
+      await inFlight?.catch(() => undefined);
+      await abandon(options.db, upload);
     }
+    // A single-part upload, or an object that completed before the failure.
     await options.store.delete(options.key).catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * Frees the parts of an upload that will not be completed. Its `open_uploads` row goes once the
+ * parts are gone, and also when the provider refuses to abort at all (s3rver has no
+ * AbortMultipartUpload; asking again cannot help, and no object exists until completion). When the
+ * provider is unreachable the row stays: the hourly cron aborts the upload once it is back.
+ */
+async function abandon(db: Database, upload: MultipartUpload): Promise<void> {
+  try {
+    await upload.abort();
+  } catch (error) {
+    if (error instanceof StorageUnavailable) return;
+  }
+  await db
+    .delete(openUploads)
+    .where(eq(openUploads.uploadId, upload.uploadId))
+    .catch(() => undefined);
 }
