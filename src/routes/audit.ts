@@ -1,10 +1,11 @@
 /** The audit log (admin and auditor): filtered listing and verification of the hash chain. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { and, desc, eq, gte, lt, lte, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, lt, lte, or, type SQL } from 'drizzle-orm';
 import { requireRole } from '../auth/middleware';
 import { verifyAuditChain } from '../compliance/audit-chain';
 import { audit } from '../context';
 import { auditEvents } from '../db/schema';
+import { createBlobStore } from '../storage/select';
 
 import { authErrors, json, security } from './schemas';
 import { createRouter } from './router';
@@ -24,6 +25,20 @@ const AuditEventSchema = z
     details: z.record(z.string(), z.unknown()).nullable(),
   })
   .openapi('AuditEvent');
+
+const VerifySchema = z
+  .object({
+    ok: z.boolean(),
+    checked: z.number().int(),
+    firstBadId: z.string().nullable(),
+    reason: z
+      .enum(['sequence', 'link', 'hash', 'pending', 'truncated', 'checkpoint'])
+      .nullable()
+      .openapi({ description: 'sequence: a seq missing or out of order; link/hash: an edited, inserted or reordered event; pending: a forged unsealed event; truncated: events after the newest checkpoint are gone; checkpoint: the chain was rewritten up to a checkpoint' }),
+    pending: z.number().int().openapi({ description: 'Events stored but not sealed yet (each is authenticated on its own until sealed)' }),
+    checkpoint: z.object({ seq: z.number().int(), id: z.string(), writtenAt: z.string() }).nullable(),
+  })
+  .openapi('AuditVerification');
 
 const iso = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' });
 
@@ -54,7 +69,8 @@ auditRoutes.openapi(
     const q = c.req.valid('query');
     const filters: SQL[] = [];
     if (q.recordingId) filters.push(eq(auditEvents.recordingId, q.recordingId));
-    if (q.userId) filters.push(eq(auditEvents.subjectUserId, q.userId));
+    // A user's events: those they did, and those done to their data.
+    if (q.userId) filters.push(or(eq(auditEvents.actor, q.userId), eq(auditEvents.subjectUserId, q.userId))!);
     if (q.action) filters.push(eq(auditEvents.action, q.action));
     if (q.from) filters.push(gte(auditEvents.at, new Date(q.from).toISOString()));
     if (q.to) filters.push(lte(auditEvents.at, new Date(q.to).toISOString()));
@@ -90,14 +106,15 @@ auditRoutes.openapi(
     method: 'get',
     path: '/audit/verify',
     tags: ['audit'],
-    summary: 'Verify the whole hash chain',
+    summary: 'Verify the whole hash chain, and that the newest signed checkpoint of its head is still in it',
     security,
-    responses: { 200: json(z.object({ ok: z.boolean(), checked: z.number().int(), firstBadId: z.string().nullable() }), 'Verification result'), ...authErrors },
+    responses: { 200: json(VerifySchema, 'Verification result'), ...authErrors },
   }),
   async (c) => {
     await requireRole(c, ['admin', 'auditor'], 'audit.verify');
-    const result = await verifyAuditChain(c.get('db'), c.get('config').MASTER_ENCRYPTION_KEY);
-    await audit(c, { action: 'audit.verify', outcome: result.ok ? 'success' : 'failure', details: result });
+    const config = c.get('config');
+    const result = await verifyAuditChain(c.get('db'), config.MASTER_ENCRYPTION_KEY, createBlobStore(c.env, config));
+    await audit(c, { action: 'audit.verify', outcome: result.ok ? 'success' : 'failure', details: { ...result } });
     if (!result.ok) c.get('log').error('audit chain verification failed', { firstBadId: result.firstBadId });
     return c.json(result, 200);
   },

@@ -1,29 +1,73 @@
-/** Per-recording read grants: the owner or an admin lets another user read one recording. */
+/**
+ * Per-recording read grants: the owner or an admin lets another user read one recording (metadata,
+ * download, stream, playback URL, transcript), or takes it back. Grantees and auditors may not
+ * change grants (403); anyone else does not learn the recording exists (404). Every change is audited.
+ */
 import { createRoute, z } from '@hono/zod-openapi';
-import { notImplemented } from '../errors';
+import { loadRecordingFor } from '../auth/permissions';
+import { audit, type AppContext } from '../context';
+import { grantRead, listGrants, revokeGrant } from '../db/permissions';
+import { AppError } from '../errors';
 import { authErrors, IdParams, json, security } from './schemas';
 import { createRouter } from './router';
 
-const Grant = z.object({ userId: z.string().min(1).max(256), permission: z.enum(['read']).default('read') }).openapi('PermissionGrant');
-const GrantList = z.object({
-  recordingId: z.string(),
-  grants: z.array(z.object({ userId: z.string(), permission: z.literal('read'), grantedBy: z.string(), grantedAt: z.string() })),
-});
+const UserId = z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters');
+const Grant = z.object({ userId: UserId, permission: z.enum(['read']).default('read') }).openapi('PermissionGrant');
+const GrantList = z
+  .object({
+    recordingId: z.string(),
+    grants: z.array(z.object({ userId: z.string(), permission: z.literal('read'), grantedBy: z.string(), grantedAt: z.string() })),
+  })
+  .openapi('PermissionGrants');
+
+async function grantList(c: AppContext, recordingId: string) {
+  const grants = await listGrants(c.get('db'), recordingId);
+  return { recordingId, grants: grants.map(({ userId, permission, grantedBy, grantedAt }) => ({ userId, permission, grantedBy, grantedAt })) };
+}
 
 export const permissionRoutes = createRouter();
+
+permissionRoutes.openapi(
+  createRoute({
+    method: 'get',
+    path: '/recordings/{id}/permissions',
+    tags: ['permissions'],
+    summary: "The recording's read grants (owner, admin or auditor)",
+    security,
+    request: { params: IdParams },
+    responses: { 200: json(GrantList, 'Grants'), ...authErrors },
+  }),
+  async (c) => {
+    const { id } = c.req.valid('param');
+    const principal = c.get('principal');
+    const row = await loadRecordingFor(c, id, 'metadata', 'recording.permission.list');
+    if (row.userId !== principal.id && principal.role !== 'admin' && principal.role !== 'auditor') {
+      await audit(c, { action: 'recording.permission.list', recordingId: id, outcome: 'denied', details: { reason: 'grantee' } });
+      throw new AppError('forbidden', 'Only the owner, admins and auditors may see who else can read this recording');
+    }
+    await audit(c, { action: 'recording.permission.list', recordingId: id, subjectUserId: row.userId, outcome: 'success' });
+    return c.json(await grantList(c, id), 200);
+  },
+);
 
 permissionRoutes.openapi(
   createRoute({
     method: 'post',
     path: '/recordings/{id}/permissions',
     tags: ['permissions'],
-    summary: "Grant another user read access to this recording (owner or admin)",
+    summary: 'Grant another user read access to this recording (owner or admin); granting again changes nothing',
     security,
     request: { params: IdParams, body: { content: { 'application/json': { schema: Grant } }, required: true } },
     responses: { 200: json(GrantList, 'Grants after the change'), ...authErrors },
   }),
-  () => {
-    throw notImplemented('Permissions');
+  async (c) => {
+    const { id } = c.req.valid('param');
+    const { userId, permission } = c.req.valid('json');
+    const row = await loadRecordingFor(c, id, 'change', 'recording.permission.grant');
+    if (userId === row.userId) throw new AppError('invalid_request', 'userId: is the owner of the recording, who can read it already');
+    const created = await grantRead(c.get('db'), id, userId, c.get('principal').id);
+    await audit(c, { action: 'recording.permission.grant', recordingId: id, subjectUserId: userId, outcome: 'success', details: { permission, owner: row.userId, created } });
+    return c.json(await grantList(c, id), 200);
   },
 );
 
@@ -32,12 +76,17 @@ permissionRoutes.openapi(
     method: 'delete',
     path: '/recordings/{id}/permissions',
     tags: ['permissions'],
-    summary: "Revoke a user's read access (owner or admin)",
+    summary: "Revoke a user's read access (owner or admin); revoking an absent grant changes nothing",
     security,
-    request: { params: IdParams, query: z.object({ userId: z.string().min(1).max(256) }) },
+    request: { params: IdParams, query: z.object({ userId: UserId }) },
     responses: { 200: json(GrantList, 'Grants after the change'), ...authErrors },
   }),
-  () => {
-    throw notImplemented('Permissions');
+  async (c) => {
+    const { id } = c.req.valid('param');
+    const { userId } = c.req.valid('query');
+    const row = await loadRecordingFor(c, id, 'change', 'recording.permission.revoke');
+    const existed = await revokeGrant(c.get('db'), id, userId);
+    await audit(c, { action: 'recording.permission.revoke', recordingId: id, subjectUserId: userId, outcome: 'success', details: { owner: row.userId, existed } });
+    return c.json(await grantList(c, id), 200);
   },
 );

@@ -1,0 +1,284 @@
+/**
+ * GDPR for one data subject: the export of everything held about them, and erasure with a report
+ * that checks its own work and says plainly what outlives it.
+ *
+ * Erasure order, each step idempotent so that a request cut off anywhere is finished by running it
+ * again: (1) every live recording not on legal hold becomes a tombstone in one statement (a hold
+ * needs a live row, so holds and erasure cannot both win); (2) if nothing is retained, the user's
+ * key secrets are destroyed *before* any object is touched, so whatever a failure leaves behind is
+ * already unreadable; (3) each tombstone's objects (original, renditions, unredacted originals a
+ * redaction kept, strays under its prefix) are deleted and checked gone with `head`, then its rows
+ * (renditions, transcript, grants, redaction originals) go; (4) the user's other transcripts, the
+ * grants they hold and their consent row go.
+ */
+import type { Config } from '../config';
+import type { Database } from '../context';
+import { destroyUserKeys } from '../crypto/keys';
+import {
+  auditEventsAbout,
+  deleteConsent,
+  deleteTranscriptsOf,
+  heldRecordingsOf,
+  keyVersionsOf,
+  liveKeySecrets,
+  liveRecordingsOf,
+  remainingOf,
+  tombstonesOf,
+  tombstoneUnheldRecordingsOf,
+  transcriptsOf,
+  type AuditEventRow,
+} from '../db/gdpr';
+import { getConsent, type ConsentState } from '../db/consents';
+import { grantsHeldBy, grantsOnRecordingsOf, revokeGrantsHeldBy, type Grant } from '../db/permissions';
+import { listRenditions, type RecordingRow } from '../db/recordings';
+import { destroyUnheldOriginals } from '../media/redact';
+import { deleteRecording } from '../recordings/delete';
+import { toRecordingJson } from '../recordings/json';
+import { signPlaybackUrl } from '../recordings/playback-url';
+import { objectKeyFor } from '../recordings/upload';
+import type { RecordingJson } from '../routes/schemas';
+import type { BlobStore } from '../storage/blob-store';
+
+/** Download links in an export work without credentials for a day. */
+export const EXPORT_URL_TTL_SECONDS = 86_400;
+const DAY_MS = 86_400_000;
+const PAGE = 200;
+const ERASE_CONCURRENCY = 8;
+
+export interface ExportedRecording extends RecordingJson {
+  /** A signed URL of the original audio, or null with the reason in `downloadUnavailable`. */
+  downloadUrl: string | null;
+  downloadUrlExpiresAt: string | null;
+  downloadUnavailable: 'archived' | 'no_audio' | null;
+}
+
+export interface SubjectExport {
+  userId: string;
+  exportedAt: string;
+  consent: ConsentState;
+  recordings: ExportedRecording[];
+  /** Recordings whose audio is gone but whose row remains: retention keeps an anonymized tombstone. */
+  deletedRecordings: { id: string; callId: string; callerPhone: string | null; receiverPhone: string | null; startTime: string; endTime: string | null; createdAt: string; deletedAt: string }[];
+  transcripts: { recordingId: string; language: string; text: string; segments: { start: number; end: number; speaker: string | null; text: string }[]; createdAt: string; updatedAt: string }[];
+  auditEvents: AuditEventRow[];
+  permissions: {
+    /** Who else may read the subject's recordings. */
+    grantedToOthers: Grant[];
+    /** Recordings of other people the subject may read. */
+    grantedToSubject: (Grant & { ownerUserId: string })[];
+  };
+  /** The subject's encryption key versions (never any key material). */
+  encryptionKeys: { version: number; createdAt: string; retiredAt: string | null; destroyedAt: string | null }[];
+}
+
+/** Everything held about `userId`, with signed download URLs rooted at `baseUrl`. */
+export async function exportSubject(deps: { db: Database; config: Pick<Config, 'MASTER_ENCRYPTION_KEY'> }, userId: string, baseUrl: string, now = new Date()): Promise<SubjectExport> {
+  const { db, config } = deps;
+  const recordings: ExportedRecording[] = [];
+  for (let after: string | null = null; ; ) {
+    const page: RecordingRow[] = await liveRecordingsOf(db, userId, after, PAGE);
+    for (const row of page) recordings.push(await exportRecording(db, config.MASTER_ENCRYPTION_KEY, baseUrl, row, now));
+    if (page.length < PAGE) break;
+    after = page[page.length - 1]!.id;
+  }
+  const deletedRecordings: SubjectExport['deletedRecordings'] = [];
+  for (let after: string | null = null; ; ) {
+    const page: RecordingRow[] = await tombstonesOf(db, userId, PAGE, after);
+    for (const { id, callId, callerPhone, receiverPhone, startTime, endTime, createdAt, deletedAt } of page) {
+      deletedRecordings.push({ id, callId, callerPhone, receiverPhone, startTime, endTime, createdAt, deletedAt: deletedAt! });
+    }
+    if (page.length < PAGE) break;
+    after = page[page.length - 1]!.id;
+  }
+  const auditEvents: AuditEventRow[] = [];
+  for (let afterSeq = 0; ; ) {
+    const page = await auditEventsAbout(db, userId, afterSeq, 1000);
+    auditEvents.push(...page);
+    if (page.length < 1000) break;
+    afterSeq = page[page.length - 1]!.seq;
+  }
+  const [consent, transcripts, grantedToOthers, grantedToSubject, encryptionKeys] = await Promise.all([
+    getConsent(db, userId),
+    transcriptsOf(db, userId),
+    grantsOnRecordingsOf(db, userId),
+    grantsHeldBy(db, userId),
+    keyVersionsOf(db, userId),
+  ]);
+  return {
+    userId,
+    exportedAt: now.toISOString(),
+    consent,
+    recordings,
+    deletedRecordings,
+    transcripts: transcripts.map(({ recordingId, language, text, segments, createdAt, updatedAt }) => ({ recordingId, language, text, segments, createdAt, updatedAt })),
+    auditEvents,
+    permissions: { grantedToOthers, grantedToSubject },
+    encryptionKeys,
+  };
+}
+
+async function exportRecording(db: Database, masterKey: string, baseUrl: string, row: RecordingRow, now: Date): Promise<ExportedRecording> {
+  const json = toRecordingJson(row, await listRenditions(db, row.id));
+  const unavailable = !row.objectKey ? 'no_audio' : row.storageTier === 'archive' || row.pendingTier ? 'archived' : null;
+  if (unavailable) return { ...json, downloadUrl: null, downloadUrlExpiresAt: null, downloadUnavailable: unavailable };
+  const signed = await signPlaybackUrl(masterKey, baseUrl, row.id, 'original', EXPORT_URL_TTL_SECONDS, now.getTime());
+  return { ...json, downloadUrl: signed.url, downloadUrlExpiresAt: signed.expiresAt, downloadUnavailable: null };
+}
+
+export interface ErasureReport {
+  userId: string;
+  erasedAt: string;
+  deletedRecordings: string[];
+  retainedRecordings: { id: string; reason: 'legal_hold' }[];
+  verification: {
+    /** Every object erasure deleted, each checked absent with a `head` afterwards. */
+    objects: { recordingId: string; key: string; goneFromStorage: boolean }[];
+    allObjectsGone: boolean;
+    /** No secret of any key version of the user is left: nothing they recorded can be decrypted again. */
+    keyDestroyed: boolean;
+    keyVersionsDestroyed: number;
+    /** Why the key was kept: retained recordings must stay readable. */
+    keyRetainedReason: 'legal_hold' | null;
+    transcriptsDeleted: number;
+    grantsRevoked: number;
+    consentDeleted: boolean;
+    /** Rows of the user left outside the retained recordings, counted after the erasure: all zero. */
+    remaining: { recordings: number; transcripts: number; grantsHeld: number; consent: boolean };
+  };
+  /** What this erasure cannot reach, and until when it lasts (null: as long as that record is kept). */
+  outlives: { what: string; until: string | null; detail: string }[];
+}
+
+/** Erase `userId`: see the module header for the order and why. */
+export async function eraseSubject(deps: { db: Database; store: BlobStore }, userId: string, now = new Date()): Promise<ErasureReport> {
+  const { db, store } = deps;
+  await tombstoneUnheldRecordingsOf(db, userId, now);
+  const held = await heldRecordingsOf(db, userId);
+  const keep = held.map((r) => r.id);
+  const keyVersionsDestroyed = held.length === 0 ? (await destroyUserKeys(db, userId)).versions : 0;
+  const before = await remainingOf(db, userId, keep);
+
+  const deleted: string[] = [];
+  const seen = new Set<string>();
+  const objects: ErasureReport['verification']['objects'] = [];
+  for (;;) {
+    const batch = await tombstonesOf(db, userId, ERASE_CONCURRENCY * 4);
+    if (batch.length === 0) break;
+    if (batch.some((row) => seen.has(row.id))) throw new Error(`erasure of ${userId}: a recording row survived its deletion`);
+    for (let i = 0; i < batch.length; i += ERASE_CONCURRENCY) {
+      const reports = await Promise.all(batch.slice(i, i + ERASE_CONCURRENCY).map((row) => eraseRecording(store, db, row)));
+      for (const report of reports) {
+        deleted.push(report.recordingId);
+        seen.add(report.recordingId);
+        objects.push(...report.objects.map((o) => ({ recordingId: report.recordingId, ...o })));
+      }
+    }
+  }
+
+  await deleteTranscriptsOf(db, userId, keep);
+  const grantsRevoked = await revokeGrantsHeldBy(db, userId);
+  const consentDeleted = await deleteConsent(db, userId);
+  const [liveSecrets, remaining] = await Promise.all([liveKeySecrets(db, userId), remainingOf(db, userId, keep)]);
+  return {
+    userId,
+    erasedAt: now.toISOString(),
+    deletedRecordings: deleted,
+    retainedRecordings: held.map((r) => ({ id: r.id, reason: 'legal_hold' as const })),
+    verification: {
+      objects,
+      allObjectsGone: objects.every((o) => o.goneFromStorage),
+      keyDestroyed: liveSecrets === 0,
+      keyVersionsDestroyed,
+      keyRetainedReason: held.length > 0 ? 'legal_hold' : null,
+      // Transcripts go with their recording's rows, and any left over of the user's afterwards.
+      transcriptsDeleted: before.transcripts - remaining.transcripts,
+      grantsRevoked,
+      consentDeleted,
+      remaining,
+    },
+    outlives: outlivingCopies(now, store.provider, held.length > 0),
+  };
+}
+
+/**
+ * One tombstone: the unredacted originals a redaction kept (objects and rows), then a sweep of its
+ * storage prefix for strays (a rendition written by a job that raced the deletion), then the very
+ * deletion DELETE runs, which deletes the original and renditions, checks each is gone and removes
+ * the rows. Every key is checked absent with `head` before the report says so.
+ */
+async function eraseRecording(store: BlobStore, db: Database, row: RecordingRow) {
+  const originals = await destroyUnheldOriginals({ db, store }, row.id);
+  const prefix = objectKeyFor(row.id).replace(/[^/]+$/, '');
+  const strays: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.list(prefix, cursor);
+    strays.push(...page.keys);
+    cursor = page.cursor;
+  } while (cursor);
+  await Promise.all(strays.map((key) => store.delete(key)));
+  const report = await deleteRecording({ db, store }, row);
+  const known = new Set(report.objects.map((o) => o.key));
+  const others = [...new Set([...originals, ...strays])].filter((key) => !known.has(key));
+  const checked = await Promise.all(others.map(async (key) => ({ key, goneFromStorage: (await store.head(key)) === null })));
+  if (checked.some((o) => !o.goneFromStorage)) throw new Error(`storage still holds an object of ${row.id} after erasure`);
+  return { recordingId: row.id, objects: [...report.objects, ...checked] };
+}
+
+function outlivingCopies(now: Date, provider: BlobStore['provider'], keyKept: boolean): ErasureReport['outlives'] {
+  const after = (ms: number) => new Date(now.getTime() + ms).toISOString();
+  const copies: ErasureReport['outlives'] = [
+    {
+      what: 'D1 Time Travel',
+      until: after(30 * DAY_MS),
+      detail:
+        'The database keeps 30 days of history for point-in-time restore: a restore to before this erasure would bring back the deleted rows (recording metadata, transcripts, grants, consent, wrapped keys). It cannot bring back audio: the objects are deleted from storage, not from D1.',
+    },
+    {
+      what: 'Durable Object point-in-time recovery',
+      until: after(30 * DAY_MS),
+      detail: "Live-call objects keep 30 days of storage history: chunks of this user's live calls could be recovered until then, encrypted under their data keys.",
+    },
+    {
+      what: 'Caches of signed playback URLs',
+      until: after(3600 * 1000),
+      detail: 'Every signed URL stops working now (its recording is gone), but a browser or proxy that fetched one may keep that response for its max-age, at most one hour.',
+    },
+    {
+      what: 'Audit log',
+      until: null,
+      detail:
+        'Audit events keep this user id (as actor or subject) and the recording ids: they are the legal record of who did what, and each event is hash-chained, so changing them would make the chain unverifiable. They hold no audio, transcript text or phone numbers. Audit rows are never deleted by retention.',
+    },
+    {
+      what: 'Key records',
+      until: null,
+      detail: keyKept
+        ? 'The user key is kept, with its secret, because recordings on legal hold still need it; it is destroyed by erasing again once the holds are released.'
+        : 'The user_keys rows keep only version numbers and timestamps; every secret is destroyed (NULL).',
+    },
+    {
+      what: 'Application logs',
+      until: after(7 * DAY_MS),
+      detail: 'Workers Logs may hold request paths (recording ids) and user ids for their retention period (3 days on the Free plan, 7 on Paid).',
+    },
+    {
+      what: 'Webhook receivers',
+      until: null,
+      detail: 'Events already delivered to WEBHOOK_URL are outside this service; a gdpr.erased event is sent so that receivers can erase their copies.',
+    },
+    {
+      what: 'A live call in progress',
+      until: null,
+      detail: 'A live call still running for this user becomes a new recording when it stops; erase again after it ends.',
+    },
+  ];
+  if (provider !== 'r2') {
+    copies.push({
+      what: `${provider === 's3' ? 'S3 versioning' : 'Azure soft delete and versioning'}`,
+      until: null,
+      detail: 'If the bucket or container keeps previous versions or soft-deleted blobs, those copies last as long as its own policy says; they are ciphertext under keys erasure destroyed.',
+    });
+  }
+  return copies;
+}
