@@ -1,6 +1,7 @@
 /** Worker entry: HTTP, cron and queue handlers; re-exports the Durable Object classes. */
 import { createApp } from './app';
 import type { Bindings } from './context';
+import { runScheduled } from './compliance/scheduled';
 import { handleMediaBatch } from './media/consumer';
 
 const app = createApp();
@@ -8,6 +9,7 @@ const app = createApp();
 export default {
   fetch: app.fetch,
   queue: handleMediaBatch,
+  scheduled: (controller, env, ctx) => runScheduled(controller, env, ctx),
 } satisfies ExportedHandler<Bindings>;
 
 export { LiveCall } from '../durable-objects/live-call';

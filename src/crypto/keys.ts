@@ -182,7 +182,7 @@ export async function rotateUserKeys(db: Database, masterKey: string, rotationDa
  * versions that no recording uses any more (after a grace period) then have their secret destroyed.
  */
 export async function rewrapRecordings(db: Database, masterKey: string, limit: number): Promise<{ rewrapped: number; remaining: boolean }> {
-  const newest = sql<number>`(select max(k.version) from user_keys k where k.user_id = ${recordings.userId} and k.destroyed_at is null)`;
+  const newest = sql<number>`(select max(k.version) from user_keys k where k.user_id = "recordings"."user_id" and k.destroyed_at is null)`;
   const stale = await db
     .select({ id: recordings.id, userId: recordings.userId, keyVersion: recordings.keyVersion, wrappedDataKey: recordings.wrappedDataKey, newest })
     .from(recordings)
@@ -191,7 +191,7 @@ export async function rewrapRecordings(db: Database, masterKey: string, limit: n
         isNotNull(recordings.wrappedDataKey),
         sql`${recordings.keyVersion} < ${newest}`,
         // A recording whose version was shredded cannot be rewrapped, and must not be retried forever.
-        sql`exists (select 1 from user_keys o where o.user_id = ${recordings.userId} and o.version = ${recordings.keyVersion} and o.wrapped_secret is not null)`,
+        sql`exists (select 1 from user_keys o where o.user_id = "recordings"."user_id" and o.version = "recordings"."key_version" and o.wrapped_secret is not null)`,
       ),
     )
     .limit(limit + 1);
