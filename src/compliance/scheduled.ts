@@ -8,6 +8,7 @@
  * The run functions take `(db, store, config, now)` so that tests (and a manual run) can move the
  * clock; the cron passes the scheduled time.
  */
+import { writeAuditCheckpoint } from './audit-chain';
 import { appendAudit, type AuditInput } from './audit-chain';
 import { getConfig, type Config } from '../config';
 import { createDb, type Bindings, type Database } from '../context';
@@ -134,6 +135,13 @@ export function runHourly(db: Database, store: BlobStore, config: Config, now: D
       },
     ],
     ['deletions', (job) => finishDeletions(deps, now, job)],
+    [
+      'auditCheckpoint',
+      async () => {
+        const checkpoint = await writeAuditCheckpoint(db, store, config.MASTER_ENCRYPTION_KEY, now);
+        return { written: checkpoint ? 1 : 0 };
+      },
+    ],
   ]);
 }
 

@@ -18,6 +18,7 @@ import { PermanentFailure, transientReason } from './failures';
 import type { MediaJob } from './jobs';
 import { RENDITIONS, isProcessed, processRecording, type ProcessDeps } from './process-recording';
 import { RETRY_ACTION, lastRetry, markFailed, saveProcessed } from './processing-rows';
+import { emitEvent, handleWebhookMessage, isWebhookMessage, type WebhookEvent } from '../compliance/webhooks';
 
 /** wrangler.toml's `max_retries` for call-recorder-media: a message is delivered up to this + 1 times. */
 export const MAX_RETRIES = 5;
@@ -41,6 +42,8 @@ function parseJob(body: unknown): MediaJob | null {
 interface JobContext extends ProcessDeps {
   log: Logger;
   audit(row: RecordingRow, event: Pick<AuditInput, 'action' | 'outcome' | 'details'>): Promise<unknown>;
+  /** Queue a webhook event (nothing when WEBHOOK_URL is unset). */
+  emit(event: WebhookEvent, data: Record<string, unknown>): Promise<void>;
 }
 
 /** Remove what a run stored for a recording deleted while it ran. */
@@ -76,6 +79,7 @@ async function runJob(ctx: JobContext, message: Message<unknown>, recordingId: s
       },
     });
     ctx.log.info('recording processed', { recordingId, durationMs: processed.durationMs, attempts: message.attempts });
+    await ctx.emit('recording.ready', { recordingId: row.id, userId: row.userId, durationMs: processed.durationMs });
     message.ack();
   } catch (error) {
     if (!(await findRecording(ctx.db, row.id))) {
@@ -85,6 +89,7 @@ async function runJob(ctx: JobContext, message: Message<unknown>, recordingId: s
     if (error instanceof PermanentFailure) {
       await markFailed(ctx.db, row.id, error.message);
       await ctx.audit(row, { action: 'recording.processing_failed', outcome: 'failure', details: { reason: error.message, attempts: message.attempts } });
+      await ctx.emit('recording.failed', { recordingId: row.id, userId: row.userId, reason: error.message });
       ctx.log.warn('recording cannot be processed', { recordingId, reason: error.message });
       return message.ack();
     }
@@ -106,6 +111,7 @@ async function giveUp(ctx: JobContext, message: Message<unknown>, recordingId: s
     : `Processing failed after ${MAX_RETRIES + 1} attempts`;
   if (await markFailed(ctx.db, recordingId, reason)) {
     await ctx.audit(row, { action: 'recording.processing_failed', outcome: 'failure', details: { reason, deadLetter: true } });
+    await ctx.emit('recording.failed', { recordingId, userId: row.userId, reason });
     ctx.log.error('media job dead-lettered', { recordingId, reason });
   }
   message.ack();
@@ -123,10 +129,15 @@ export async function handleMediaBatch(batch: MessageBatch<unknown>, env: Bindin
     ffmpeg: env,
     log,
     audit: (row, event) => appendAudit(db, config.MASTER_ENCRYPTION_KEY, { ...event, actor: ACTOR, recordingId: row.id, subjectUserId: row.userId }),
+    emit: (event, data) => emitEvent({ queue: env.MEDIA_QUEUE, config }, event, data).then(() => undefined),
   };
   const deadLetter = isDeadLetterQueue(batch.queue);
   // One at a time: each job already runs its renditions side by side, and memory is per isolate.
   for (const message of batch.messages) {
+    if (isWebhookMessage(message.body)) {
+      await handleWebhookMessage(message, config, { log });
+      continue;
+    }
     const job = parseJob(message.body);
     if (!job) {
       log.warn('media queue message ignored: not a job', { messageId: message.id });

@@ -3,6 +3,7 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { loadRecordingFor } from '../auth/permissions';
+import { emitEvent } from '../compliance/webhooks';
 import { audit, type AppContext } from '../context';
 import { findRecording, listRecordings, listRenditions } from '../db/recordings';
 import { getConsent } from '../db/consents';
@@ -80,6 +81,7 @@ recordingRoutes.openapi(
     }
     metrics.uploadBytes.inc({ source: 'upload' }, row.size);
     await audit(c, { action: 'recording.create', recordingId: row.id, subjectUserId: row.userId, outcome: 'success', details: { size: row.size, format: row.format } });
+    await emitEvent({ queue: c.env.MEDIA_QUEUE, config }, 'recording.completed', { recordingId: row.id, userId: row.userId, callId: row.callId, size: row.size, source: 'upload' });
     c.header('location', `/api/v1/recordings/${row.id}`);
     return c.json(toRecordingJson(row), 201);
   },
@@ -146,6 +148,7 @@ recordingRoutes.openapi(
     }
     const report = await deleteRecording({ db: c.get('db'), store: createBlobStore(c.env, c.get('config')) }, row);
     await audit(c, { action: 'recording.delete', recordingId: id, subjectUserId: row.userId, outcome: 'success', details: { objects: report.objects.length } });
+    await emitEvent({ queue: c.env.MEDIA_QUEUE, config: c.get('config') }, 'recording.deleted', { recordingId: id, userId: row.userId });
     return c.body(null, 204);
   },
 );

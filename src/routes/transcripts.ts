@@ -1,6 +1,10 @@
 /** Transcripts: read (owner, grantee, admin, auditor) and store from a speech-to-text system (admin/service). */
 import { createRoute, z } from '@hono/zod-openapi';
-import { notImplemented } from '../errors';
+import { loadRecordingFor } from '../auth/permissions';
+import { audit } from '../context';
+import { getConsent } from '../db/consents';
+import { findTranscript, putTranscript, type TranscriptRow } from '../db/transcripts';
+import { AppError } from '../errors';
 import { authErrors, IdParams, json, security } from './schemas';
 import { createRouter } from './router';
 
@@ -25,10 +29,21 @@ transcriptRoutes.openapi(
     request: { params: IdParams },
     responses: { 200: json(TranscriptSchema, 'Transcript'), ...authErrors },
   }),
-  () => {
-    throw notImplemented('Transcripts');
+  async (c) => {
+    const { id } = c.req.valid('param');
+    // A transcript is the call's content: readable with audio rights (owner, grantee, admin), not by auditors.
+    await loadRecordingFor(c, id, 'audio', 'transcript.read');
+    const row = await findTranscript(c.get('db'), id);
+    if (!row) {
+      await audit(c, { action: 'transcript.read', recordingId: id, outcome: 'failure', details: { reason: 'none' } });
+      throw new AppError('not_found', 'This recording has no transcript');
+    }
+    await audit(c, { action: 'transcript.read', recordingId: id, outcome: 'success' });
+    return c.json(toJson(row), 200);
   },
 );
+
+const toJson = (row: TranscriptRow) => ({ recordingId: row.recordingId, language: row.language, text: row.text, segments: row.segments });
 
 transcriptRoutes.openapi(
   createRoute({
@@ -40,7 +55,19 @@ transcriptRoutes.openapi(
     request: { params: IdParams, body: { content: { 'application/json': { schema: TranscriptSchema.omit({ recordingId: true }) } }, required: true } },
     responses: { 200: json(TranscriptSchema, 'Stored'), ...authErrors },
   }),
-  () => {
-    throw notImplemented('Transcripts');
+  async (c) => {
+    const { id } = c.req.valid('param');
+    const row = await loadRecordingFor(c, id, 'admin', 'transcript.write');
+    const body = c.req.valid('json');
+    if (!(await getConsent(c.get('db'), row.userId)).consents.transcription) {
+      await audit(c, { action: 'transcript.write', recordingId: id, outcome: 'denied', details: { reason: 'consent' } });
+      throw new AppError('consent_required', 'The user has not consented to transcription');
+    }
+    for (const [i, segment] of body.segments.entries()) {
+      if (segment.end < segment.start) throw new AppError('invalid_request', `segments.${i}.end: must not be before start`);
+    }
+    const stored = await putTranscript(c.get('db'), { recordingId: id, userId: row.userId, language: body.language, text: body.text, segments: body.segments });
+    await audit(c, { action: 'transcript.write', recordingId: id, subjectUserId: row.userId, outcome: 'success', details: { language: body.language, segments: body.segments.length } });
+    return c.json(toJson(stored), 200);
   },
 );
