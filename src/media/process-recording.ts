@@ -19,6 +19,7 @@ import { CONTENT_TYPES, type AudioFormat } from './audio-format';
 import { ffmpegFetch, type FfmpegBindings } from './ffmpeg-client';
 import { PermanentFailure, TransientFailure, classifyStorageError, failureFromResponse } from './failures';
 import { deleteRenditionRow } from './processing-rows';
+import { watchReads } from './watched-stream';
 
 export const RENDITIONS = ['high', 'low', 'mp3'] as const;
 export type RenditionQuality = (typeof RENDITIONS)[number];
@@ -63,29 +64,6 @@ export interface ProcessedRecording {
   format: AudioFormat;
   contentType: string;
   renditions: StoredRendition[];
-}
-
-/** A stream that remembers the error it failed with, so that a failed upload can say whose fault it was. */
-function watchReads(stream: ReadableStream<Uint8Array>): { stream: ReadableStream<Uint8Array>; failure: () => unknown } {
-  const reader = stream.getReader();
-  let failure: unknown;
-  const watched = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const next = await reader.read();
-          if (next.done) controller.close();
-          else controller.enqueue(next.value);
-        } catch (error) {
-          failure = error;
-          throw error;
-        }
-      },
-      cancel: (reason) => reader.cancel(reason),
-    },
-    { highWaterMark: 0 },
-  );
-  return { stream: watched, failure: () => failure };
 }
 
 /** POST the decrypted original to the FFmpeg server; resolves with a 2xx answer only. */

@@ -38,6 +38,7 @@ import { uploadStream } from '../storage/stream-upload';
 import { ffmpegFetch, type FfmpegBindings } from './ffmpeg-client';
 import { enqueueProcessing } from './jobs';
 import { RENDITIONS } from './process-recording';
+import { watchReads } from './watched-stream';
 
 /** The server's own limit (MAX_SECONDS, 600 by default) plus the time to send the body. */
 const REQUEST_TIMEOUT_MS = 12 * 60_000;
@@ -102,29 +103,6 @@ function redactedObjectKey(recordingId: string, redaction: number): string {
   return objectKeyFor(recordingId).replace(/[^/]+$/, `original-r${redaction}-${suffix}.enc`);
 }
 
-/** A stream that remembers the error its source failed with. */
-function rememberFailure(stream: ReadableStream<Uint8Array>): { stream: ReadableStream<Uint8Array>; failure: () => unknown } {
-  const reader = stream.getReader();
-  let failure: unknown;
-  const watched = new ReadableStream<Uint8Array>(
-    {
-      async pull(controller) {
-        try {
-          const next = await reader.read();
-          if (next.done) controller.close();
-          else controller.enqueue(next.value);
-        } catch (error) {
-          failure = error;
-          throw error;
-        }
-      },
-      cancel: (reason) => reader.cancel(reason),
-    },
-    { highWaterMark: 0 },
-  );
-  return { stream: watched, failure: () => failure };
-}
-
 interface StoredOriginal {
   objectKey: string;
   size: number;
@@ -134,7 +112,7 @@ interface StoredOriginal {
 /** Step 1: decrypt → /redact → seal into `objectKey`. Throws (leaving nothing stored) on any failure. */
 async function storeRedactedOriginal(deps: RedactDeps, row: RecordingRow, request: RedactionRequest, objectKey: string): Promise<StoredOriginal> {
   const dataKey = await dataKeyFor(deps, row);
-  const source = rememberFailure(await openRange(deps, dataKey, { objectKey: row.objectKey!, size: row.size, context: row.id }, 0, row.size - 1));
+  const source = watchReads(await openRange(deps, dataKey, { objectKey: row.objectKey!, size: row.size, context: row.id }, 0, row.size - 1));
   const query = new URLSearchParams({ startMs: String(request.startMs), endMs: String(request.endMs) });
   let response: Response;
   try {
