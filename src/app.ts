@@ -17,7 +17,7 @@ import { auditRoutes } from './routes/audit';
 import { gdprRoutes } from './routes/gdpr';
 import { healthRoutes } from './routes/health';
 import { lifecycleRoutes } from './routes/lifecycle';
-import { liveRoutes } from './routes/live';
+import { liveRoutes, socketIoRoutes } from './routes/live';
 import { permissionRoutes } from './routes/permissions';
 import { playbackRoutes, recordingRoutes } from './routes/recordings';
 import { redactionRoutes } from './routes/redactions';
@@ -68,6 +68,8 @@ export function createApp() {
   app.use('*', loadSettings);
 
   app.route('/', healthRoutes);
+  // Socket.IO clients connect to /socket.io/ by default; the route authenticates itself.
+  app.route('/', socketIoRoutes);
 
   const api = createRouter();
   api.use('*', async (c, next) => {

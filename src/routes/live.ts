@@ -1,20 +1,89 @@
-/** Live recording: WebSocket upgrades routed to the call's Durable Object (plain and Socket.IO). */
-import { createRoute } from '@hono/zod-openapi';
-import { notImplemented } from '../errors';
-import { errorResponses } from './schemas';
+/**
+ * Live recording: WebSocket upgrades handed to a connection object (src/live/routing.ts says
+ * why sockets are not routed straight to their call). The plain protocol authenticates here, at
+ * the upgrade; Socket.IO here when the upgrade carries a token, otherwise on the namespace
+ * connect (`auth: { token }`), which is where the standard client sends it.
+ */
+import { createRoute, z } from '@hono/zod-openapi';
+import { authenticateRequest } from '../auth/middleware';
+import type { AppContext } from '../context';
+import { CONNECTION_HEADER, type ConnectionRequest } from '../live/connection';
+import { LIVE_LIMITS } from '../live/protocol';
+import { liveNamespace } from '../live/routing';
+import { rateLimit } from '../auth/rate-limit';
 import { createRouter } from './router';
+import { errorResponses } from './schemas';
 
 export const liveRoutes = createRouter();
+
+const isUpgrade = (c: AppContext) => c.req.header('upgrade')?.toLowerCase() === 'websocket';
+
+/** 426 in the contract's error shape (the error type has no code of its own for it). */
+function upgradeRequired(): Response {
+  return Response.json(
+    { error: { code: 'invalid_request', message: 'This endpoint speaks WebSocket only: send Upgrade: websocket' } },
+    { status: 426, headers: { upgrade: 'websocket' } },
+  );
+}
+
+/** A fresh connection object takes the socket; the details travel in a header built here, never copied from the client. */
+async function openConnection(c: AppContext, request: ConnectionRequest): Promise<Response> {
+  const namespace = liveNamespace(c.env);
+  const stub = namespace.get(namespace.newUniqueId());
+  const response = await stub.fetch('https://live-connection.internal/', {
+    headers: { upgrade: 'websocket', [CONNECTION_HEADER]: JSON.stringify(request) },
+  });
+  if (response.status !== 101 || !response.webSocket) throw new Error(`the connection object answered ${response.status}`);
+  return new Response(null, { status: 101, webSocket: response.webSocket });
+}
+
+const frames = `Error frames carry a code: invalid_request (garbage or a bad field), unauthorized, consent_required, not_started, wrong_call,
+sequence_out_of_window (more than ${LIVE_LIMITS.sequenceWindow} ahead), payload_too_large (a chunk over ${LIVE_LIMITS.maxChunkBytes} bytes),
+too_many_calls (over ${LIVE_LIMITS.maxCallsPerUser} open calls per user), call_finished, service_unavailable. A chunk is acked once durable;
+a repeated sequence is acked with duplicate: true, a chunk sent while paused with dropped: true (it is not stored).`;
 
 liveRoutes.openapi(
   createRoute({
     method: 'get',
     path: '/recordings/live',
     tags: ['live'],
-    summary: 'Plain WebSocket live recording (token in Authorization or ?token=); see the contract for frames',
+    summary: 'Plain WebSocket live recording (token in Authorization or ?token=)',
+    description: `Text frames are JSON: start {callId, format, callerPhone, receiverPhone} → started {recordingId, nextSequence}; pause → paused;
+resume → resumed; stop → stopped {recordingId, size, pauses, gaps}. A binary frame is a chunk: a 4-byte big-endian sequence number, then audio;
+it is answered by ack {sequence}. One call per connection at a time. ${frames}`,
+    request: { query: z.object({ token: z.string().optional() }) },
     responses: { 101: { description: 'Switching protocols' }, ...errorResponses({ 401: 'No or bad token', 426: 'Not a WebSocket upgrade' }) },
   }),
-  () => {
-    throw notImplemented('Live recording');
+  async (c) => {
+    if (!isUpgrade(c)) return upgradeRequired() as never;
+    const principal = await authenticateRequest(c, { allowQueryToken: true });
+    return (await openConnection(c, { protocol: 'plain', principal, requestId: c.get('requestId') })) as never;
+  },
+);
+
+/** Mounted at the root: `/socket.io/` is where the standard Socket.IO client connects by default. */
+export const socketIoRoutes = createRouter();
+socketIoRoutes.use('/socket.io/*', rateLimit);
+
+socketIoRoutes.openapi(
+  createRoute({
+    method: 'get',
+    path: '/socket.io/',
+    tags: ['live'],
+    summary: 'Socket.IO v4 live recording (transports: ["websocket"], auth: { token })',
+    description: `Engine.IO 4 over WebSocket, namespace "/". Client events recording:start {callId, format}, recording:chunk {callId, chunk, sequence},
+recording:pause|resume|stop {callId}; server events recording:started|ack|paused|resumed|stopped|error, each with callId. Acknowledgement
+callbacks receive the same payload plus ok: true|false. ${frames}`,
+    request: { query: z.object({ EIO: z.string().optional(), transport: z.string().optional(), token: z.string().optional() }) },
+    responses: { 101: { description: 'Switching protocols' }, ...errorResponses({ 400: 'Not Engine.IO 4 over websocket', 401: 'Bad token in the upgrade', 426: 'Not a WebSocket upgrade' }) },
+  }),
+  async (c) => {
+    if (c.req.query('EIO') !== '4' || c.req.query('transport') !== 'websocket') {
+      return Response.json({ error: { code: 'invalid_request', message: 'Only Engine.IO 4 over the websocket transport is served: use transports: ["websocket"]' } }, { status: 400 }) as never;
+    }
+    if (!isUpgrade(c)) return upgradeRequired() as never;
+    const carriesCredentials = c.req.header('authorization') !== undefined || c.req.header('x-api-key') !== undefined || c.req.query('token') !== undefined;
+    const principal = carriesCredentials ? await authenticateRequest(c, { allowQueryToken: true }) : null;
+    return (await openConnection(c, { protocol: 'socketio', principal, requestId: c.get('requestId') })) as never;
   },
 );

@@ -1,0 +1,194 @@
+/**
+ * A call's encrypted object, written while the call goes on: plaintext from the call's storage is
+ * sealed into the chunked format as 16 KiB chunks fill (the format needs no look-ahead), full
+ * parts go to a multipart upload in the background, and at the end the rest is uploaded and the
+ * upload completed (or, for a call shorter than one part, the object is put whole). Every part is
+ * rebuilt from stored sealed chunks and the header, so a part uploaded again after a restart is
+ * byte-identical: the sealer is re-created from the stored wrapped key and salt.
+ */
+import { eq } from 'drizzle-orm';
+import { getConfig, type Config } from '../config';
+import { createDb, type Bindings, type Database } from '../context';
+import { CHUNK_SIZE, ChunkSealer, TAG_SIZE } from '../crypto/chunked';
+import { unwrapRecordingKey } from '../crypto/keys';
+import { openUploads } from '../db/schema';
+import { describeError, type Logger } from '../observability/logger';
+import { objectKeyFor } from '../recordings/upload';
+import type { BlobStore, MultipartUpload } from '../storage/blob-store';
+import { createBlobStore } from '../storage/select';
+import type { CallState, CallStore } from './call-store';
+import { PART_SIZE, assembleRange, fullPartsAvailable, lastChunkBefore, objectLength, partRange } from './object-layout';
+
+/** After a failed part upload, wait before trying again (the audio stays in the call's storage meanwhile). */
+const UPLOAD_RETRY_MS = 5_000;
+const encoder = new TextEncoder();
+
+export class CallObjectWriter {
+  private sealer?: Promise<ChunkSealer>;
+  private upload?: MultipartUpload;
+  private uploading?: Promise<void>;
+  private retryUploadAfter = 0;
+  private closing = false;
+
+  constructor(
+    private readonly env: Bindings,
+    private readonly store: CallStore,
+    private readonly log: Logger,
+  ) {}
+
+  private get config(): Config {
+    return getConfig(this.env);
+  }
+
+  private get db(): Database {
+    return createDb(this.env.DB);
+  }
+
+  private get blobs(): BlobStore {
+    return createBlobStore(this.env, this.config);
+  }
+
+  /** A new call's sealer, made from the data key while it is at hand (later ones unwrap it from storage). */
+  adopt(sealer: Promise<ChunkSealer> | undefined): void {
+    this.sealer = sealer;
+  }
+
+  /** No more background uploads: waits for the one under way, before the end of the call takes over. */
+  async close(): Promise<void> {
+    this.closing = true;
+    await this.uploading;
+  }
+
+  private sealerFor(state: CallState): Promise<ChunkSealer> {
+    if (!this.sealer) {
+      const sealer = (async () => {
+        const dataKey = await unwrapRecordingKey(this.db, this.config.MASTER_ENCRYPTION_KEY, state.owner, state.keyVersion, state.wrappedKey, state.recordingId);
+        return ChunkSealer.create(dataKey, encoder.encode(state.recordingId), state.salt);
+      })();
+      sealer.catch(() => {
+        if (this.sealer === sealer) this.sealer = undefined;
+      });
+      this.sealer = sealer;
+    }
+    return this.sealer;
+  }
+
+  /** The first `length` unsealed plaintext bytes, and where the stream stands after them. */
+  private takePlaintext(state: CallState, length: number): { plaintext: Uint8Array; consumedThrough: number | null; offset: number } {
+    const plaintext = new Uint8Array(length);
+    let filled = 0;
+    let consumedThrough: number | null = null;
+    let offset = 0;
+    let start = state.streamOffset;
+    for (const row of this.store.streamRows()) {
+      if (filled === length) break;
+      const available = row.data.length - start;
+      const take = Math.min(available, length - filled);
+      plaintext.set(row.data.subarray(start, start + take), filled);
+      filled += take;
+      if (take === available) {
+        consumedThrough = row.seq;
+        offset = 0;
+      } else {
+        offset = start + take;
+      }
+      start = 0;
+    }
+    if (filled !== length) throw new Error(`the stream holds ${filled} bytes, expected ${length}`);
+    return { plaintext, consumedThrough, offset };
+  }
+
+  async sealFullChunks(): Promise<void> {
+    const state = this.store.state()!;
+    const count = Math.floor(state.streamBytes / CHUNK_SIZE);
+    if (count === 0) return;
+    const { plaintext, consumedThrough, offset } = this.takePlaintext(state, count * CHUNK_SIZE);
+    const sealer = await this.sealerFor(state);
+    const sealed = await Promise.all(
+      Array.from({ length: count }, (_, i) => sealer.sealChunk(state.sealedChunks + i, plaintext.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE), false)),
+    );
+    this.store.commitSealed(sealed, count * CHUNK_SIZE, consumedThrough, offset, false);
+  }
+
+  /** The final chunk is always shorter than CHUNK_SIZE (possibly empty): the end-of-message mark. */
+  async sealFinalChunk(): Promise<void> {
+    const state = this.store.state()!;
+    const { plaintext } = this.takePlaintext(state, state.streamBytes);
+    const sealer = await this.sealerFor(state);
+    const sealed = await sealer.sealChunk(state.sealedChunks, plaintext, true);
+    this.store.commitSealed([sealed], plaintext.length, null, 0, true);
+  }
+
+  /** Start uploading full parts in the background unless one is under way or failing. */
+  pumpParts(): void {
+    if (this.uploading || this.closing || Date.now() < this.retryUploadAfter) return;
+    const state = this.store.state()!;
+    if (fullPartsAvailable(state.sealedChunks) <= this.store.parts().length) return;
+    const upload = async () => {
+      try {
+        for (;;) {
+          const current = this.store.state()!;
+          const done = this.store.parts().length;
+          if (fullPartsAvailable(current.sealedChunks) <= done) return;
+          await this.uploadPart(current, done + 1, objectLength(current.sealedChunks));
+        }
+      } catch (error) {
+        this.retryUploadAfter = Date.now() + UPLOAD_RETRY_MS;
+        this.log.warn('live part upload failed; the audio stays in the call object and is retried', { ...describeError(error) });
+      }
+    };
+    // `finally` runs after this assignment, whatever `upload` does synchronously.
+    this.uploading = upload().finally(() => {
+      this.uploading = undefined;
+    });
+  }
+
+  private async multipart(state: CallState): Promise<MultipartUpload> {
+    if (this.upload) return this.upload;
+    const key = objectKeyFor(state.recordingId);
+    const uploadId = this.store.state()!.uploadId;
+    if (uploadId) {
+      this.upload = this.blobs.resumeMultipart(key, uploadId);
+    } else {
+      const upload = await this.blobs.createMultipart(key, 'application/octet-stream');
+      // Tracked in D1 like every multipart upload, so one left by a lost call object is aborted by the cron.
+      await this.db.insert(openUploads).values({ uploadId: upload.uploadId, objectKey: key, recordingId: state.recordingId, startedAt: new Date().toISOString() });
+      this.store.setUploadId(upload.uploadId);
+      this.upload = upload;
+    }
+    return this.upload;
+  }
+
+  /** Part `part` of an object of `length` bytes, rebuilt from the header and the stored sealed chunks. */
+  private async uploadPart(state: CallState, part: number, length: number): Promise<void> {
+    const sealer = await this.sealerFor(state);
+    const upload = await this.multipart(state);
+    const { start, end } = partRange(part, length);
+    const bytes = assembleRange(start, end, sealer.header, (k) => this.store.sealedChunk(k));
+    const uploaded = await upload.uploadPart(part, bytes);
+    this.store.commitPart(part, uploaded.etag, lastChunkBefore(end));
+  }
+
+  /** The whole object in storage: the last parts and completion, or one put for a call shorter than a part. */
+  async storeObject(state: CallState): Promise<void> {
+    const length = objectLength(state.sealedChunks, state.finalChunkSize! + TAG_SIZE);
+    const key = objectKeyFor(state.recordingId);
+    if (!state.uploadId && length <= PART_SIZE) {
+      const sealer = await this.sealerFor(state);
+      await this.blobs.putBytes(key, assembleRange(0, length, sealer.header, (k) => this.store.sealedChunk(k)), 'application/octet-stream');
+    } else {
+      for (let part = this.store.parts().length + 1; (part - 1) * PART_SIZE < length; part++) await this.uploadPart(state, part, length);
+      const upload = await this.multipart(state);
+      try {
+        await upload.complete(this.store.parts());
+      } catch (error) {
+        // Completed by an attempt whose answer was lost? Then the object is there, whole.
+        const head = await this.blobs.head(key).catch(() => null);
+        if (head?.size !== length) throw error;
+      }
+      await this.db.delete(openUploads).where(eq(openUploads.uploadId, upload.uploadId));
+      this.upload = undefined;
+    }
+    this.store.markObjectStored();
+  }
+}

@@ -1,0 +1,360 @@
+/**
+ * One live call, inside its call object: takes chunks in sequence order, makes each durable in
+ * SQLite before it is acknowledged, seals the audio into the chunked format as 16 KiB chunks fill,
+ * uploads equal parts to a multipart upload as they fill, and at the end (stop, idle alarm,
+ * maximum duration) completes the object, writes the Recording and queues its processing.
+ *
+ * Operations run one at a time (`serial`): sealing and finalizing await, and the next chunk must
+ * see the state the previous one left. The object itself is written by call-object.ts, full parts
+ * in the background, so that acks never wait for storage.
+ */
+import { appendAudit } from '../compliance/audit-chain';
+import { getConfig, type Config } from '../config';
+import { createDb, type Bindings, type Database } from '../context';
+import { CHUNK_SIZE, ChunkSealer, TAG_SIZE } from '../crypto/chunked';
+import { activeUserKey, newDataKey, wrapDataKey } from '../crypto/keys';
+import { getConsent } from '../db/consents';
+import { findRecording, insertRecording, newRecordingId, type NewRecording } from '../db/recordings';
+import { CONTENT_TYPES, type AudioFormat } from '../media/audio-format';
+import { enqueueProcessing } from '../media/jobs';
+import { describeError, type Logger } from '../observability/logger';
+import { objectKeyFor } from '../recordings/upload';
+import { CallObjectWriter } from './call-object';
+import { CallStore, type CallState } from './call-store';
+import { objectLength } from './object-layout';
+import { LIVE_LIMITS, liveError, type CallEvent, type LiveCommand, type StartFields } from './protocol';
+import { connectionStub, registryStub } from './routing';
+
+/** A finished call's small state row is kept this long so that a repeated `stop` still gets `stopped`. */
+const KEEP_FINISHED_MS = 86_400_000;
+/** After a failed finalization, the alarm tries again this much later. */
+const FINALIZE_RETRY_MS = 30_000;
+/** A place in the per-user registry outlives the maximum call duration by this much before it counts as abandoned. */
+const STALE_CLAIM_MARGIN_MS = 3_600_000;
+const encoder = new TextEncoder();
+
+export interface CallOwner {
+  id: string;
+  role: string;
+}
+
+interface StartInput {
+  owner: CallOwner;
+  fields: StartFields;
+  /** Id of the connection object asking, told later if an alarm ends the call. */
+  connection: string;
+}
+
+export class CallRecorder {
+  private readonly store: CallStore;
+  private readonly object: CallObjectWriter;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly env: Bindings,
+    private readonly storage: DurableObjectStorage,
+    private readonly log: Logger,
+  ) {
+    this.store = new CallStore(storage);
+    this.object = new CallObjectWriter(env, this.store, log);
+  }
+
+  private get config(): Config {
+    return getConfig(this.env);
+  }
+
+  private get db(): Database {
+    return createDb(this.env.DB);
+  }
+
+  private serial<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(operation, operation);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private idleMs(): number {
+    return this.config.LIVE_IDLE_TIMEOUT_SECONDS * 1000;
+  }
+
+  private maxMs(): number {
+    return this.config.LIVE_MAX_DURATION_HOURS * 3_600_000;
+  }
+
+  /**
+   * Run commands in order, as one operation: the answers to each, once all of them are durable.
+   * The connection sends whatever piled up while its previous batch was in flight, so under load
+   * many chunks share one call and one commit; an idle call gets batches of one.
+   */
+  execute(owner: CallOwner, connection: string, commands: LiveCommand[]): Promise<CallEvent[][]> {
+    return this.serial(async () => {
+      const answers: CallEvent[][] = [];
+      for (const command of commands) {
+        try {
+          answers.push(await this.apply(owner, connection, command));
+        } catch (error) {
+          this.log.error('live command failed', { command: command.kind, ...describeError(error) });
+          answers.push([liveError('service_unavailable', 'The command failed; send it again (chunks: everything without an ack)')]);
+        }
+      }
+      return answers;
+    });
+  }
+
+  private apply(owner: CallOwner, connection: string, command: LiveCommand): Promise<CallEvent[]> | CallEvent[] {
+    switch (command.kind) {
+      case 'start':
+        return this.start({ owner, fields: command.fields, connection });
+      case 'chunk':
+        return this.chunk(command.sequence, command.data);
+      case 'pause':
+        return this.pause();
+      case 'resume':
+        return this.resume();
+      case 'stop':
+        return this.stop();
+    }
+  }
+
+  /** Start the call, or resume it when it exists: same recording id, and the sequence to send next. */
+  private async start(input: StartInput): Promise<CallEvent[]> {
+    const { callId } = input.fields;
+    const now = Date.now();
+    const existing = this.store.state();
+    if (existing && existing.phase !== 'recording') return [finished(existing)];
+    const consent = await getConsent(this.db, input.owner.id);
+    if (!consent.consents.recording) {
+      await this.audit(input.owner, 'recording.live_start', existing?.recordingId ?? null, 'denied', { callId, reason: 'consent' });
+      return [liveError('consent_required', 'The user has not consented to recording', callId)];
+    }
+    if (existing) {
+      this.store.touch(now, input.connection);
+      return [startedEvent(existing)];
+    }
+    const registry = registryStub(this.env, input.owner.id);
+    if (!(await registry.claimCall(callId, LIVE_LIMITS.maxCallsPerUser, now, this.maxMs() + STALE_CLAIM_MARGIN_MS))) {
+      await this.audit(input.owner, 'recording.live_start', null, 'denied', { callId, reason: 'too_many_calls' });
+      return [liveError('too_many_calls', `At most ${LIVE_LIMITS.maxCallsPerUser} calls may be recorded at once; stop one first`, callId)];
+    }
+    try {
+      const recordingId = newRecordingId(now);
+      const { version, key } = await activeUserKey(this.db, this.config.MASTER_ENCRYPTION_KEY, input.owner.id);
+      const dataKey = newDataKey();
+      const wrappedKey = await wrapDataKey(key, dataKey, recordingId);
+      const sealer = ChunkSealer.create(dataKey, encoder.encode(recordingId));
+      const { salt } = await sealer;
+      this.object.adopt(sealer);
+      this.store.create({
+        owner: input.owner.id,
+        ownerRole: input.owner.role,
+        callId,
+        recordingId,
+        format: input.fields.format,
+        callerPhone: input.fields.callerPhone ?? null,
+        receiverPhone: input.fields.receiverPhone ?? null,
+        keyVersion: version,
+        wrappedKey,
+        salt,
+        connection: input.connection,
+        startedMs: now,
+      });
+      await this.storage.setAlarm(now + this.idleMs());
+      await this.audit(input.owner, 'recording.live_start', recordingId, 'success', { callId, format: input.fields.format });
+      return [startedEvent(this.store.state()!)];
+    } catch (error) {
+      this.object.adopt(undefined);
+      if (!this.store.state()) await registry.releaseCall(callId);
+      throw error;
+    }
+  }
+
+  private async chunk(sequence: number, data: Uint8Array): Promise<CallEvent[]> {
+    const state = this.store.state();
+    if (!state) return [liveError('not_started', 'Send start before any chunk')];
+    const { callId } = state;
+    if (state.phase !== 'recording') return [finished(state)];
+    const now = Date.now();
+    if (now >= state.startedMs + this.maxMs()) {
+      return [liveError('call_finished', 'The call reached LIVE_MAX_DURATION_HOURS and was finalized', callId), ...(await this.finalize('max_duration'))];
+    }
+    // Only sequences beyond nextSequence are ever buffered.
+    if (sequence < state.nextSequence || (sequence > state.nextSequence && this.store.isBuffered(sequence))) {
+      this.store.touch(now);
+      return [{ type: 'ack', callId, sequence, duplicate: true }];
+    }
+    if (sequence >= state.nextSequence + LIVE_LIMITS.sequenceWindow) {
+      return [liveError('sequence_out_of_window', `sequence ${sequence} is more than ${LIVE_LIMITS.sequenceWindow} ahead of nextSequence ${state.nextSequence}; resend from nextSequence`, callId)];
+    }
+    const paused = state.pausedAtMs !== null;
+    const ack: CallEvent = paused ? { type: 'ack', callId, sequence, dropped: true } : { type: 'ack', callId, sequence };
+    if (sequence > state.nextSequence) {
+      if (!paused && state.bufferedBytes + data.length > LIVE_LIMITS.maxBufferedBytes) {
+        return [liveError('sequence_out_of_window', `too much audio is waiting for sequence ${state.nextSequence}; resend from there`, callId)];
+      }
+      this.store.buffer(sequence, paused ? null : data, now);
+      return [ack];
+    }
+    this.store.append(state, paused ? null : data, now);
+    // Most chunks leave the unsealed tail short of a full chunk: nothing more to do then.
+    if (state.streamBytes + (paused ? 0 : data.length) + state.bufferedBytes >= CHUNK_SIZE) {
+      await this.object.sealFullChunks();
+      this.object.pumpParts();
+    }
+    return [ack];
+  }
+
+  private pause(): CallEvent[] {
+    const state = this.store.state();
+    if (!state) return [liveError('not_started', 'Send start before pause')];
+    if (state.phase !== 'recording') return [finished(state)];
+    const at = state.pausedAtMs ?? Date.now();
+    if (state.pausedAtMs === null) this.store.pause(at);
+    return [{ type: 'paused', callId: state.callId, at: new Date(at).toISOString() }];
+  }
+
+  private resume(): CallEvent[] {
+    const state = this.store.state();
+    if (!state) return [liveError('not_started', 'Send start before resume')];
+    if (state.phase !== 'recording') return [finished(state)];
+    const durationMs = state.pausedAtMs === null ? 0 : this.store.resume(Date.now());
+    return [{ type: 'resumed', callId: state.callId, durationMs }];
+  }
+
+  private async stop(): Promise<CallEvent[]> {
+    const state = this.store.state();
+    if (!state) return [liveError('not_started', 'Send start before stop')];
+    try {
+      return await this.finalize('stop');
+    } catch (error) {
+      this.log.error('live call finalization failed; the alarm retries', { recordingId: state.recordingId, ...describeError(error) });
+      await this.storage.setAlarm(Date.now() + FINALIZE_RETRY_MS);
+      return [liveError('service_unavailable', 'Storage is unavailable; the audio is kept and the call will be finalized shortly', state.callId)];
+    }
+  }
+
+  /** Idle timeout, maximum duration, a finalization to retry, or the clean-up of a finished call. */
+  alarm(): Promise<void> {
+    return this.serial(async () => {
+      const state = this.store.state();
+      if (!state) return;
+      const now = Date.now();
+      if (state.phase === 'stopped') {
+        if (now >= (state.endedMs ?? 0) + KEEP_FINISHED_MS) {
+          await this.storage.deleteAll();
+          this.store.forget();
+        } else {
+          await this.storage.setAlarm((state.endedMs ?? now) + KEEP_FINISHED_MS);
+        }
+        return;
+      }
+      let reason = state.endReason ?? 'idle';
+      if (state.phase === 'recording') {
+        const idleAt = state.lastActivityMs + this.idleMs();
+        const maxAt = state.startedMs + this.maxMs();
+        if (now < Math.min(idleAt, maxAt)) {
+          await this.storage.setAlarm(Math.min(idleAt, maxAt));
+          return;
+        }
+        reason = maxAt <= idleAt ? 'max_duration' : 'idle';
+      }
+      try {
+        const events = await this.finalize(reason);
+        if (state.connection) await connectionStub(this.env, state.connection).deliver(events).catch(() => undefined);
+      } catch (error) {
+        this.log.error('live call finalization failed; retrying later', { recordingId: state.recordingId, reason, ...describeError(error) });
+        await this.storage.setAlarm(now + FINALIZE_RETRY_MS);
+      }
+    });
+  }
+
+  /** Every step checks what an earlier, interrupted attempt already did, so finalizing again is safe. */
+  private async finalize(reason: string): Promise<CallEvent[]> {
+    let state = this.store.state()!;
+    if (state.phase === 'stopped') return [stoppedEvent(state, this.store)];
+    await this.object.close();
+    if (state.phase === 'recording') {
+      const now = Date.now();
+      if (state.pausedAtMs !== null) this.store.resume(now);
+      this.store.closeGaps();
+      this.store.beginFinalizing(now, reason);
+    }
+    state = this.store.state()!;
+    if (state.finalChunkSize === null) {
+      await this.object.sealFullChunks();
+      await this.object.sealFinalChunk();
+      state = this.store.state()!;
+    }
+    if (!state.objectStored) await this.object.storeObject(state);
+    if (!state.rowWritten) {
+      await this.writeRecording(state);
+      await registryStub(this.env, state.owner).releaseCall(state.callId);
+      this.store.markRowWritten();
+      await this.storage.setAlarm(Date.now() + KEEP_FINISHED_MS);
+    }
+    return [stoppedEvent(this.store.state()!, this.store)];
+  }
+
+  private async writeRecording(state: CallState): Promise<void> {
+    const db = this.db;
+    if (!(await findRecording(db, state.recordingId))) {
+      const now = new Date().toISOString();
+      const pauses = this.store.pauses();
+      const gaps = this.store.gaps();
+      const format = state.format as AudioFormat;
+      const row: NewRecording = {
+        id: state.recordingId,
+        callId: state.callId,
+        userId: state.owner,
+        callerPhone: state.callerPhone,
+        receiverPhone: state.receiverPhone,
+        startTime: new Date(state.startedMs).toISOString(),
+        endTime: new Date(state.endedMs ?? Date.now()).toISOString(),
+        durationMs: null,
+        format,
+        contentType: CONTENT_TYPES[format],
+        size: state.plaintextSize,
+        status: 'processing',
+        failureReason: null,
+        storageTier: 'hot',
+        pendingTier: null,
+        legalHold: false,
+        objectKey: objectKeyFor(state.recordingId),
+        ciphertextSize: objectLength(state.sealedChunks, state.finalChunkSize! + TAG_SIZE),
+        wrappedDataKey: state.wrappedKey as NewRecording['wrappedDataKey'],
+        keyVersion: state.keyVersion,
+        pauses: pauses.length > 0 ? pauses : null,
+        gaps: gaps.length > 0 ? gaps : null,
+        redactions: null,
+        createdAt: now,
+        updatedAt: now,
+        deletedAt: null,
+      };
+      await insertRecording(db, row);
+      await this.audit({ id: state.owner, role: state.ownerRole }, 'recording.create', state.recordingId, 'success', {
+        live: true,
+        callId: state.callId,
+        endReason: state.endReason,
+        size: state.plaintextSize,
+        pauses: pauses.length,
+        gaps: gaps.length,
+      });
+    }
+    await enqueueProcessing(this.env.MEDIA_QUEUE, state.recordingId);
+  }
+
+  private async audit(owner: CallOwner, action: string, recordingId: string | null, outcome: 'success' | 'denied', details: Record<string, unknown>): Promise<void> {
+    await appendAudit(this.db, this.config.MASTER_ENCRYPTION_KEY, { actor: owner.id, actorRole: owner.role, action, recordingId, subjectUserId: owner.id, outcome, details });
+  }
+}
+
+function startedEvent(state: CallState): CallEvent {
+  return { type: 'started', callId: state.callId, recordingId: state.recordingId, nextSequence: state.nextSequence, paused: state.pausedAtMs !== null };
+}
+
+function stoppedEvent(state: CallState, store: CallStore): CallEvent {
+  return { type: 'stopped', callId: state.callId, recordingId: state.recordingId, size: state.plaintextSize, pauses: store.pauses(), gaps: store.gaps() };
+}
+
+function finished(state: CallState): CallEvent {
+  return liveError('call_finished', `Call ${state.callId} has ended (recording ${state.recordingId}); start a new call with another callId`, state.callId);
+}

@@ -1,0 +1,324 @@
+/**
+ * One client WebSocket, inside its connection object: accepted with the hibernation API (an idle
+ * socket costs nothing), its per-socket state in the socket's attachment (memory does not survive
+ * hibernation), its frames translated by the plain or the Socket.IO codec into commands for the
+ * call objects, and their answers translated back. Commands for one call travel in order, in
+ * batches: one RPC in flight per call, and what arrives meanwhile goes in the next (see forward).
+ */
+import type { Principal } from '../auth/principal';
+import type { Bindings } from '../context';
+import { describeError, type Logger } from '../observability/logger';
+import { authenticateCredentials } from './authenticate';
+import { decodePlainFrame, encodePlainEvent } from './plain-protocol';
+import { liveError, type CallEvent, type LiveCommand } from './protocol';
+import { callStub } from './routing';
+import { ENGINE_IO, SocketIoDecoder, connectErrorFrames, connectFrames, eventCommand, eventFrames, openFrame, pingFrame, pongFrame } from './socket-io';
+import type { LiveCall } from '../../durable-objects/live-call';
+import type { CallOwner } from './call-recorder';
+
+export type LiveProtocol = 'plain' | 'socketio';
+
+/** What the Worker hands over with the upgrade (built by the Worker, never taken from the client). */
+export interface ConnectionRequest {
+  protocol: LiveProtocol;
+  /** Known at the upgrade for the plain protocol; for Socket.IO only when a header or ?token= carried it. */
+  principal: Principal | null;
+  requestId: string;
+}
+
+export const CONNECTION_HEADER = 'x-live-connection';
+
+/** Per-socket state, kept in the socket's attachment (at most 2 KiB). */
+interface Attachment {
+  protocol: LiveProtocol;
+  principal: { id: string; role: string } | null;
+  requestId: string;
+  openedMs: number;
+  /** Plain: the call this socket records (a binary frame names no call). */
+  callId: string | null;
+  /** Socket.IO: the Engine.IO session id, and whether the namespace "/" is connected. */
+  sid?: string;
+  connected?: boolean;
+}
+
+interface CommandQueue {
+  items: { command: LiveCommand; resolve: (events: CallEvent[]) => void }[];
+  busy: boolean;
+}
+
+/** One batch to a call carries at most this much (RPC messages stay small; a slow batch delays few acks). */
+const MAX_BATCH_COMMANDS = 64;
+const MAX_BATCH_BYTES = 2 * 1024 * 1024;
+
+/** A Socket.IO client that has not connected the namespace by then is disconnected. */
+const CONNECT_TIMEOUT_MS = 45_000;
+
+const randomId = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(15)))).replace(/\+/g, '-').replace(/\//g, '_');
+
+export class LiveConnection {
+  private readonly attachments = new Map<WebSocket, Attachment>();
+  private readonly decoders = new Map<WebSocket, SocketIoDecoder>();
+  private readonly stubs = new Map<string, DurableObjectStub<LiveCall>>();
+  private readonly queues = new Map<string, CommandQueue>();
+
+  constructor(
+    private readonly ctx: DurableObjectState,
+    private readonly env: Bindings,
+    private readonly log: Logger,
+  ) {}
+
+  async accept(request: ConnectionRequest): Promise<Response> {
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server);
+    const attachment: Attachment = {
+      protocol: request.protocol,
+      principal: request.principal ? { id: request.principal.id, role: request.principal.role } : null,
+      requestId: request.requestId,
+      openedMs: Date.now(),
+      callId: null,
+    };
+    if (request.protocol === 'socketio') {
+      attachment.sid = randomId();
+      attachment.connected = false;
+      server.send(openFrame(attachment.sid));
+      await this.ctx.storage.setAlarm(Date.now() + ENGINE_IO.pingIntervalMs);
+    }
+    this.save(server, attachment);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  private attachment(ws: WebSocket): Attachment {
+    let attachment = this.attachments.get(ws);
+    if (!attachment) {
+      attachment = ws.deserializeAttachment() as Attachment;
+      this.attachments.set(ws, attachment);
+    }
+    return attachment;
+  }
+
+  private save(ws: WebSocket, attachment: Attachment): void {
+    this.attachments.set(ws, attachment);
+    ws.serializeAttachment(attachment);
+  }
+
+  async message(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
+    const attachment = this.attachment(ws);
+    if (attachment.protocol === 'plain') await this.plainMessage(ws, attachment, message);
+    else await this.socketIoMessage(ws, attachment, message);
+  }
+
+  close(ws: WebSocket, code: number): void {
+    this.attachments.delete(ws);
+    this.decoders.delete(ws);
+    try {
+      ws.close(code === 1005 || code === 1006 ? 1000 : code, 'closing');
+    } catch {
+      // Already closed (the runtime answers the close frame itself).
+    }
+    if (this.ctx.getWebSockets().every((socket) => socket === ws)) this.ctx.storage.deleteAlarm().catch(() => undefined);
+  }
+
+  /** Socket.IO heartbeat: ping every pingInterval; drop sockets that never connected the namespace. */
+  async alarm(): Promise<void> {
+    let pinging = false;
+    for (const ws of this.ctx.getWebSockets()) {
+      const attachment = this.attachment(ws);
+      if (attachment.protocol !== 'socketio') continue;
+      if (!attachment.connected && Date.now() - attachment.openedMs > CONNECT_TIMEOUT_MS) {
+        ws.close(1008, 'no namespace connect');
+        continue;
+      }
+      this.send(ws, pingFrame());
+      pinging = true;
+    }
+    if (pinging) await this.ctx.storage.setAlarm(Date.now() + ENGINE_IO.pingIntervalMs);
+  }
+
+  /** Events from a call that ended by itself (idle or maximum duration), for the socket(s) that carried it. */
+  deliver(events: CallEvent[]): void {
+    for (const ws of this.ctx.getWebSockets()) {
+      const attachment = this.attachment(ws);
+      for (const event of events) {
+        if (attachment.protocol === 'socketio') {
+          if (attachment.connected) for (const frame of eventFrames(event)) this.send(ws, frame);
+        } else if (event.type !== 'error' && attachment.callId === event.callId) {
+          this.send(ws, encodePlainEvent(event));
+          if (event.type === 'stopped') this.save(ws, { ...attachment, callId: null });
+        }
+      }
+    }
+  }
+
+  private send(ws: WebSocket, frame: string | ArrayBuffer): void {
+    try {
+      ws.send(frame);
+    } catch {
+      // The socket closed meanwhile; the client resends what it has no ack for.
+    }
+  }
+
+  private stub(owner: string, callId: string): DurableObjectStub<LiveCall> {
+    const key = JSON.stringify([owner, callId]);
+    let stub = this.stubs.get(key);
+    if (!stub) {
+      stub = callStub(this.env, owner, callId);
+      this.stubs.set(key, stub);
+    }
+    return stub;
+  }
+
+  /**
+   * Forward one command to its call. Commands wait in a per-call queue while a batch is in
+   * flight, and go together in the next one: order is kept (a pause lands between the very
+   * chunks it separates), and a busy call commits many chunks at once. Every answer names the
+   * call, even one from an object that has no call.
+   */
+  private forward(owner: CallOwner, callId: string, command: LiveCommand): Promise<CallEvent[]> {
+    const key = JSON.stringify([owner.id, callId]);
+    let queue = this.queues.get(key);
+    if (!queue) {
+      queue = { items: [], busy: false };
+      this.queues.set(key, queue);
+    }
+    const answer = new Promise<CallEvent[]>((resolve) => queue.items.push({ command, resolve }));
+    if (!queue.busy) void this.drain(key, owner, callId, queue);
+    return answer.then((events) => events.map((event) => (event.type === 'error' && event.callId === undefined ? { ...event, callId } : event)));
+  }
+
+  private async drain(key: string, owner: CallOwner, callId: string, queue: CommandQueue): Promise<void> {
+    queue.busy = true;
+    while (queue.items.length > 0) {
+      let bytes = 0;
+      let count = 0;
+      while (count < queue.items.length && count < MAX_BATCH_COMMANDS && bytes < MAX_BATCH_BYTES) {
+        const command = queue.items[count]!.command;
+        bytes += command.kind === 'chunk' ? command.data.length : 0;
+        count++;
+      }
+      const batch = queue.items.splice(0, count);
+      const answers = await this.invoke(owner, callId, batch.map((item) => item.command));
+      batch.forEach((item, i) => item.resolve(answers[i] ?? [liveError('internal', 'The call gave no answer; send again what has no ack', callId)]));
+    }
+    queue.busy = false;
+    this.queues.delete(key);
+  }
+
+  /** A call object that restarts under us (a retryable failure) is tried once more; replays are harmless. */
+  private async invoke(owner: CallOwner, callId: string, commands: LiveCommand[]): Promise<CallEvent[][]> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.stub(owner.id, callId).liveCommands(owner, this.ctx.id.toString(), commands);
+      } catch (error) {
+        this.stubs.delete(JSON.stringify([owner.id, callId]));
+        if (attempt === 0 && (error as { retryable?: boolean }).retryable === true) continue;
+        this.log.error('live call did not answer', { callId, commands: commands.length, ...describeError(error) });
+        return commands.map(() => [liveError('service_unavailable', 'The call is temporarily unavailable; send again what has no ack', callId)]);
+      }
+    }
+  }
+
+  private async plainMessage(ws: WebSocket, attachment: Attachment, message: string | ArrayBuffer): Promise<void> {
+    const reply = (events: CallEvent[]) => {
+      for (const event of events) this.send(ws, encodePlainEvent(event));
+    };
+    const command = decodePlainFrame(message);
+    if ('type' in command) return reply([{ ...command, ...(attachment.callId ? { callId: attachment.callId } : {}) }]);
+    const owner = attachment.principal!;
+    if (command.kind === 'start') {
+      const { callId } = command.fields;
+      if (attachment.callId !== null && attachment.callId !== callId) {
+        return reply([liveError('wrong_call', `This connection records call ${attachment.callId}; stop it or open another connection`, callId)]);
+      }
+      // Bound before the answer, so that chunks sent right behind the start follow it to the same call.
+      this.save(ws, { ...attachment, callId });
+      const events = await this.forward(owner, callId, command);
+      if (events[0]?.type === 'error') {
+        const current = this.attachment(ws);
+        if (current.callId === callId) this.save(ws, { ...current, callId: null });
+      }
+      return reply(events);
+    }
+    const callId = attachment.callId;
+    if (callId === null) return reply([liveError('not_started', `Send start before ${command.kind === 'chunk' ? 'any chunk' : command.kind}`)]);
+    if (command.kind !== 'chunk' && command.callId !== undefined && command.callId !== callId) {
+      return reply([liveError('wrong_call', `This connection records call ${callId}, not ${command.callId}`, command.callId)]);
+    }
+    const events = await this.forward(owner, callId, command);
+    if (events.some((event) => event.type === 'stopped')) {
+      const current = this.attachment(ws);
+      if (current.callId === callId) this.save(ws, { ...current, callId: null });
+    }
+    reply(events);
+  }
+
+  private decoder(ws: WebSocket): SocketIoDecoder {
+    let decoder = this.decoders.get(ws);
+    if (!decoder) {
+      decoder = new SocketIoDecoder();
+      this.decoders.set(ws, decoder);
+    }
+    return decoder;
+  }
+
+  private async socketIoMessage(ws: WebSocket, attachment: Attachment, message: string | ArrayBuffer): Promise<void> {
+    const input = this.decoder(ws).decode(message);
+    switch (input.kind) {
+      case 'ping':
+        return this.send(ws, pongFrame());
+      case 'close':
+        return ws.close(1000, 'client closed');
+      case 'pong':
+      case 'noop':
+      case 'partial':
+        return;
+      case 'invalid':
+        if (attachment.connected) for (const frame of eventFrames(liveError('invalid_request', input.message))) this.send(ws, frame);
+        else ws.close(1002, 'invalid frame');
+        return;
+    }
+    const { packet } = input;
+    switch (packet.type) {
+      case 0: // CONNECT
+        return this.connectNamespace(ws, attachment, packet.nsp, packet.data);
+      case 1: // DISCONNECT
+        return ws.close(1000, 'namespace disconnect');
+      case 2: {
+        // EVENT (binary events arrive reassembled as EVENT too)
+        if (!attachment.connected || !attachment.principal) return;
+        const { command, ackId } = eventCommand(packet);
+        const events = 'type' in command ? [command] : await this.forward(attachment.principal, command.kind === 'start' ? command.fields.callId : command.callId!, command);
+        events.forEach((event, i) => {
+          for (const frame of eventFrames(event, i === 0 ? ackId : undefined)) this.send(ws, frame);
+        });
+        return;
+      }
+      default:
+        return;
+    }
+  }
+
+  private async connectNamespace(ws: WebSocket, attachment: Attachment, nsp: string, auth: unknown): Promise<void> {
+    if (nsp !== '/') {
+      for (const frame of connectErrorFrames(nsp, 'Invalid namespace', 'invalid_request')) this.send(ws, frame);
+      return;
+    }
+    let principal = attachment.principal;
+    if (!principal) {
+      try {
+        const authenticated = await authenticateCredentials(this.env, auth, attachment.requestId);
+        principal = authenticated ? { id: authenticated.id, role: authenticated.role } : null;
+      } catch (error) {
+        this.log.error('authentication failed to run', describeError(error));
+        for (const frame of connectErrorFrames('/', 'Authentication is temporarily unavailable', 'service_unavailable')) this.send(ws, frame);
+        return;
+      }
+    }
+    if (!principal) {
+      for (const frame of connectErrorFrames('/', 'Missing or invalid credentials', 'unauthorized')) this.send(ws, frame);
+      return;
+    }
+    const current = this.attachment(ws);
+    this.save(ws, { ...current, principal, connected: true });
+    for (const frame of connectFrames(randomId())) this.send(ws, frame);
+  }
+}

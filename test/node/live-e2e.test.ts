@@ -1,0 +1,179 @@
+/**
+ * Live recording end to end: `wrangler dev` (local D1, R2, Queues, Durable Objects) driven from
+ * Node by the real `ws` package (plain protocol) and the real `socket.io-client`
+ * (`transports: ["websocket"], auth: { token }`), including a crash and restart of the runtime
+ * between acknowledged chunks.
+ */
+import { io, type Socket } from 'socket.io-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { startWranglerDev, tokenFor, type WranglerDev } from '../live/wrangler-dev';
+
+type Frame = Record<string, unknown> & { type: string };
+
+let dev: WranglerDev;
+
+beforeAll(async () => {
+  dev = await startWranglerDev({ verbose: process.env.LIVE_E2E_VERBOSE === '1' });
+}, 120_000);
+
+afterAll(async () => {
+  await dev?.stop();
+});
+
+function audio(i: number, size: number): Buffer {
+  const out = Buffer.alloc(size);
+  let x = (i + 7) * 2654435761;
+  for (let j = 0; j < size; j++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[j] = x >>> 24;
+  }
+  return out;
+}
+
+async function download(user: string, recordingId: string): Promise<Buffer> {
+  const res = await fetch(`${dev.url}/api/v1/recordings/${recordingId}/download`, { headers: { authorization: `Bearer ${await tokenFor(user)}` } });
+  if (res.status !== 200) throw new Error(`download answered ${res.status}: ${await res.text()}`);
+  return Buffer.from(await res.arrayBuffer());
+}
+
+/** The plain protocol over the `ws` package, waiting for frames by predicate. */
+class PlainSocket {
+  private readonly frames: Frame[] = [];
+  private readonly waiters: { match: (f: Frame) => boolean; resolve: (f: Frame) => void }[] = [];
+  readonly closed: Promise<void>;
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      const frame = JSON.parse(String(data)) as Frame;
+      const index = this.waiters.findIndex((w) => w.match(frame));
+      if (index >= 0) this.waiters.splice(index, 1)[0]!.resolve(frame);
+      else this.frames.push(frame);
+    });
+    this.closed = new Promise((resolve) => ws.once('close', () => resolve()));
+  }
+
+  static async open(user: string): Promise<PlainSocket> {
+    const ws = new WebSocket(`${dev.url.replace('http', 'ws')}/api/v1/recordings/live`, { headers: { authorization: `Bearer ${await tokenFor(user)}` } });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    return new PlainSocket(ws);
+  }
+
+  next(match: (f: Frame) => boolean, timeoutMs = 15_000, what = 'frame'): Promise<Frame> {
+    const index = this.frames.findIndex(match);
+    if (index >= 0) return Promise.resolve(this.frames.splice(index, 1)[0]!);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no ${what}; unclaimed ${JSON.stringify(this.frames).slice(0, 300)}`)), timeoutMs);
+      this.waiters.push({ match, resolve: (f) => (clearTimeout(timer), resolve(f)) });
+    });
+  }
+
+  send(frame: object): void {
+    this.ws.send(JSON.stringify(frame));
+  }
+
+  chunk(sequence: number, data: Buffer): Promise<Frame> {
+    const frame = Buffer.alloc(4 + data.length);
+    frame.writeUInt32BE(sequence, 0);
+    data.copy(frame, 4);
+    this.ws.send(frame);
+    return this.next((f) => f.type === 'ack' && f.sequence === sequence, 15_000, `ack ${sequence}`);
+  }
+}
+
+function connectSocketIo(token: string): Socket {
+  return io(dev.url, { transports: ['websocket'], auth: { token }, reconnectionDelay: 200, reconnectionDelayMax: 1_000 });
+}
+
+const once = <T>(socket: Socket, event: string, match: (body: T) => boolean = () => true, timeoutMs = 15_000): Promise<T> =>
+  new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${event}`)), timeoutMs);
+    const listener = (body: T) => {
+      if (!match(body)) return;
+      clearTimeout(timer);
+      socket.off(event, listener);
+      resolve(body);
+    };
+    socket.on(event, listener);
+  });
+
+describe('live recording against wrangler dev', () => {
+  it('plain protocol with ws: byte-exact round trip', async () => {
+    const client = await PlainSocket.open('e2e-plain');
+    client.send({ type: 'start', callId: 'e2e-plain-1', format: 'webm' });
+    const started = await client.next((f) => f.type === 'started');
+    const chunks = Array.from({ length: 40 }, (_, i) => audio(i, 1000 + i * 997));
+    for (const [i, chunk] of chunks.entries()) await client.chunk(i, chunk);
+    client.send({ type: 'stop' });
+    const stopped = await client.next((f) => f.type === 'stopped');
+    const expected = Buffer.concat(chunks);
+    expect(stopped.size).toBe(expected.length);
+    expect((await download('e2e-plain', String(started.recordingId))).equals(expected)).toBe(true);
+    client.ws.close();
+  });
+
+  it('socket.io-client with transports ["websocket"]: byte-exact round trip with acknowledgement callbacks', async () => {
+    const socket = connectSocketIo(await tokenFor('e2e-sio'));
+    await once(socket, 'connect');
+    const started = await socket.emitWithAck('recording:start', { callId: 'e2e-sio-1', format: 'webm' });
+    expect(started).toMatchObject({ ok: true, callId: 'e2e-sio-1', nextSequence: 0 });
+    const chunks = Array.from({ length: 40 }, (_, i) => audio(100 + i, 500 + i * 1500));
+    const acks = await Promise.all(chunks.map((chunk, sequence) => socket.emitWithAck('recording:chunk', { callId: 'e2e-sio-1', chunk, sequence })));
+    expect(acks.map((a: { sequence: number }) => a.sequence)).toEqual(chunks.map((_, i) => i));
+    const stopped = once<{ size: number }>(socket, 'recording:stopped');
+    socket.emit('recording:stop', { callId: 'e2e-sio-1' });
+    const expected = Buffer.concat(chunks);
+    expect((await stopped).size).toBe(expected.length);
+    expect((await download('e2e-sio', started.recordingId)).equals(expected)).toBe(true);
+    const refused = io(dev.url, { transports: ['websocket'], auth: { token: 'wrong' }, reconnection: false });
+    const error = await once<Error & { data?: { code: string } }>(refused, 'connect_error');
+    expect(error.data?.code).toBe('unauthorized');
+    refused.close();
+    socket.close();
+  });
+
+  it('loses nothing acked when wrangler dev is killed and restarted mid-call (both protocols)', async () => {
+    const plainChunks = Array.from({ length: 12 }, (_, i) => audio(200 + i, 20_000));
+    const sioChunks = Array.from({ length: 12 }, (_, i) => audio(300 + i, 9_000));
+
+    const plain = await PlainSocket.open('e2e-restart');
+    plain.send({ type: 'start', callId: 'restart-plain', format: 'ogg' });
+    const plainStarted = await plain.next((f) => f.type === 'started');
+    for (let i = 0; i < 6; i++) await plain.chunk(i, plainChunks[i]!);
+
+    const socket = connectSocketIo(await tokenFor('e2e-restart'));
+    // The documented client's way: (re)start the call on every connect, then send from nextSequence.
+    const starts: { recordingId: string; nextSequence: number }[] = [];
+    socket.on('connect', () => socket.emit('recording:start', { callId: 'restart-sio', format: 'webm' }, (s: { recordingId: string; nextSequence: number }) => starts.push(s)));
+    await once(socket, 'recording:started');
+    for (let i = 0; i < 6; i++) await socket.emitWithAck('recording:chunk', { callId: 'restart-sio', chunk: sioChunks[i], sequence: i });
+
+    // Listening before the restart: the client may reconnect and resume before the plain part below is done.
+    const sioResumed = once<{ recordingId: string; nextSequence: number }>(socket, 'recording:started', (s) => s.nextSequence === 6, 60_000);
+    await dev.restart();
+    await plain.closed;
+
+    const again = await PlainSocket.open('e2e-restart');
+    again.send({ type: 'start', callId: 'restart-plain', format: 'ogg' });
+    const resumed = await again.next((f) => f.type === 'started', 15_000, 'started after restart');
+    expect(resumed).toMatchObject({ recordingId: plainStarted.recordingId, nextSequence: 6 });
+    for (let i = 6; i < 12; i++) await again.chunk(i, plainChunks[i]!);
+    again.send({ type: 'stop' });
+    const plainStopped = await again.next((f) => f.type === 'stopped', 15_000, 'stopped after restart');
+    expect(plainStopped.size).toBe(12 * 20_000);
+    expect((await download('e2e-restart', String(plainStarted.recordingId))).equals(Buffer.concat(plainChunks))).toBe(true);
+
+    // socket.io-client reconnects by itself; its connect handler resumes the call.
+    expect(await sioResumed).toMatchObject({ recordingId: starts[0]!.recordingId, nextSequence: 6 });
+    for (let i = 6; i < 12; i++) await socket.emitWithAck('recording:chunk', { callId: 'restart-sio', chunk: sioChunks[i], sequence: i });
+    const sioStopped = await socket.emitWithAck('recording:stop', { callId: 'restart-sio' });
+    expect(sioStopped).toMatchObject({ ok: true, size: 12 * 9_000 });
+    expect((await download('e2e-restart', starts[0]!.recordingId)).equals(Buffer.concat(sioChunks))).toBe(true);
+    socket.close();
+    again.ws.close();
+  }, 120_000);
+});
