@@ -44,6 +44,7 @@ export default defineConfig(async () => {
           test: {
             name: 'node',
             include: ['test/node/**/*.test.ts'],
+            globalSetup: ['./test/e2e/global-setup-web.ts'],
             environment: 'node',
           },
         },
