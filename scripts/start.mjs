@@ -13,10 +13,14 @@ const inspectorPort = process.env.INSPECTOR_PORT ?? String(Number(port) + 6219);
 const { config } = devSettings();
 const children = [];
 
-function run(command, args, env = {}) {
+/** Start a child; when `essential`, its exit stops everything, otherwise it is reported. */
+function run(command, args, env = {}, essential = true) {
   const child = spawn(command, args, { stdio: 'inherit', env: { ...process.env, ...env } });
   children.push(child);
-  child.on('exit', (code) => shutdown(code ?? 0));
+  child.on('exit', (code) => {
+    if (essential) shutdown(code ?? 0);
+    else console.warn(`warning: ${args[0]} exited (${code}); /health will report ffmpeg down and processing will retry`);
+  });
   return child;
 }
 
@@ -34,7 +38,7 @@ if (existsSync('containers/ffmpeg/server.mjs') && !config.FFMPEG_URL) {
     HOST: '127.0.0.1',
     FFMPEG_SHARED_SECRET: config.FFMPEG_SHARED_SECRET,
     NODE_PATH: 'containers/ffmpeg/node_modules',
-  });
+  }, false);
   vars.push('--var', `FFMPEG_URL:http://127.0.0.1:${ffmpegPort}`);
 }
 run('npx', ['wrangler', 'dev', '--port', port, '--ip', '127.0.0.1', '--inspector-port', inspectorPort, '--enable-containers=false', '--test-scheduled', ...vars]);

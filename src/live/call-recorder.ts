@@ -9,6 +9,7 @@
  * in the background, so that acks never wait for storage.
  */
 import { appendAudit } from '../compliance/audit-chain';
+import { emitEvent } from '../compliance/webhooks';
 import { getConfig, type Config } from '../config';
 import { createDb, type Bindings, type Database } from '../context';
 import { CHUNK_SIZE, ChunkSealer, TAG_SIZE } from '../crypto/chunked';
@@ -160,6 +161,7 @@ export class CallRecorder {
       });
       await this.storage.setAlarm(now + this.idleMs());
       await this.audit(input.owner, 'recording.live_start', recordingId, 'success', { callId, format: input.fields.format });
+      await emitEvent({ queue: this.env.MEDIA_QUEUE, config: this.config }, 'recording.started', { recordingId, userId: input.owner.id, callId });
       return [startedEvent(this.store.state()!)];
     } catch (error) {
       this.object.adopt(undefined);
@@ -337,6 +339,13 @@ export class CallRecorder {
         size: state.plaintextSize,
         pauses: pauses.length,
         gaps: gaps.length,
+      });
+      await emitEvent({ queue: this.env.MEDIA_QUEUE, config: this.config }, 'recording.completed', {
+        recordingId: state.recordingId,
+        userId: state.owner,
+        callId: state.callId,
+        size: state.plaintextSize,
+        source: 'live',
       });
     }
     await enqueueProcessing(this.env.MEDIA_QUEUE, state.recordingId);
