@@ -36,7 +36,11 @@ const ENV = { ...process.env, CI: 'true' };
 const q = (v) => (v === null || v === undefined ? 'NULL' : typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`);
 
 function d1File(persist, file) {
-  execFileSync('npx', ['wrangler', 'd1', 'execute', 'DB', '--local', '--persist-to', persist, '--file', file, '--yes'], { cwd: ROOT, stdio: 'ignore', env: ENV });
+  try {
+    execFileSync('npx', ['wrangler', 'd1', 'execute', 'DB', '--local', '--persist-to', persist, '--file', file, '--yes'], { cwd: ROOT, stdio: 'pipe', env: ENV, maxBuffer: 1 << 28 });
+  } catch (error) {
+    throw new Error(`d1 execute ${file}: ${String(error.stdout).slice(-1500)} ${String(error.stderr).slice(-1500)}`);
+  }
 }
 
 /** 100k recordings: 99% created in the last 5 days (before tiering's 7), 1% 400 days old, objects absent. */
@@ -50,7 +54,7 @@ function recordingsSql(now) {
     const due = i % dueEvery === 0;
     const created = new Date(due ? now - 400 * DAY_MS - i * 1000 : now - Math.floor((i / RECORDINGS) * 5 * DAY_MS) - 60_000).toISOString();
     values.push(`(${[id, `call-${i}`, `bench-user-${i % 1000}`, `+1415555${String(i % 10000).padStart(4, '0')}`, '+14155550101', created, 'wav', 'audio/wav', 1024, 'ready', 'hot', 0, `recordings/${id}/original.enc`, created, created].map(q).join(', ')})`);
-    if (values.length === 500) {
+    if (values.length === 100) {
       lines.push(`INSERT INTO recordings ${cols} VALUES ${values.join(',\n')};`);
       values = [];
     }
@@ -82,10 +86,10 @@ function auditSqlChunks(now) {
     const hash = createHmac('sha256', key).update(`${prev}\n${canonicalJson(row)}`).digest('hex');
     values.push(`(${[row.id, seq, row.at, row.actor, row.actorRole, row.action, row.recordingId, row.subjectUserId, row.outcome, JSON.stringify(details), row.requestId, prev, hash].map(q).join(', ')})`);
     prev = hash;
-    if (values.length === 500) {
+    if (values.length === 100) {
       lines.push(`INSERT INTO audit_events ${cols} VALUES ${values.join(',\n')};`);
       values = [];
-      if (lines.length === 40) {
+      if (lines.length === 250) {
         chunks.push(lines.join('\n'));
         lines = [];
       }
