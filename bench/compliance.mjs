@@ -6,24 +6,17 @@
  * time of `GET /audit/verify` over a chain of 100,000 events seeded (with valid HMACs) into D1.
  *
  * Rows are seeded straight into the local D1 of the wrangler under test with `wrangler d1 execute
- * --file` before `wrangler dev` starts; the startup below is harness.startWrangler plus a caller
- * chosen persist dir and `--test-scheduled` (so `/__scheduled` fires the cron).
+ * --file` into the persist dir that harness.startWrangler then serves (its `/__scheduled` fires the cron).
  */
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHmac, hkdfSync, randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SignJWT } from 'jose';
-import { ROOT, freePort, median, table } from './harness.mjs';
+import { ROOT, median, table, BENCH_SECRETS, startWrangler } from './harness.mjs';
 
-const SECRETS = {
-  MASTER_ENCRYPTION_KEY: 'YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=',
-  JWT_SECRET: 'bench-only-jwt-secret-0123456789abcdef',
-  API_KEYS: 'bench-api-key-0123456789abcdef',
-  WEBHOOK_SECRET: 'bench-only-webhook-secret-0123',
-  FFMPEG_SHARED_SECRET: 'bench-only-ffmpeg-secret-0123',
-};
+const SECRETS = BENCH_SECRETS;
 const RECORDINGS = Number(process.env.BENCH_RECORDINGS ?? 100_000);
 const DUE_FRACTION = 0.01;
 const AUDIT_EVENTS = Number(process.env.BENCH_AUDIT_EVENTS ?? 100_000);
@@ -100,45 +93,6 @@ function auditSqlChunks(now) {
   return chunks;
 }
 
-/** harness.startWrangler with a given persist dir and --test-scheduled. */
-async function startService(persist, vars) {
-  const port = await freePort();
-  const inspector = await freePort();
-  const varArgs = Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
-  const child = spawn('npx', ['wrangler', 'dev', '--config', 'wrangler.toml', '--port', String(port), '--ip', '127.0.0.1', '--inspector-port', String(inspector), '--persist-to', persist, '--enable-containers=false', '--test-scheduled', ...varArgs], {
-    cwd: ROOT,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: ENV,
-    detached: true,
-  });
-  let log = '';
-  child.stdout.on('data', (d) => (log += d));
-  child.stderr.on('data', (d) => (log += d));
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 240; i++) {
-    try {
-      await fetch(url, { signal: AbortSignal.timeout(2000) });
-      break;
-    } catch {
-      if (child.exitCode !== null) throw new Error(`wrangler dev exited: ${log.slice(-2000)}`);
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  }
-  return {
-    url,
-    log: () => log,
-    async stop() {
-      try {
-        process.kill(-child.pid, 'SIGTERM');
-      } catch {}
-      await new Promise((r) => setTimeout(r, 500));
-      try {
-        process.kill(-child.pid, 'SIGKILL');
-      } catch {}
-    },
-  };
-}
-
 export async function run() {
   const persist = mkdtempSync(path.join(tmpdir(), 'bench-compliance-'));
   const out = [];
@@ -159,7 +113,7 @@ export async function run() {
   }
   const seedSeconds = (performance.now() - t0) / 1000;
 
-  const service = await startService(persist, { ...SECRETS, ENVIRONMENT: 'test', RATE_LIMIT_DISABLED: 'true', LOG_LEVEL: 'error', FFMPEG_URL: 'http://127.0.0.1:9' });
+  const service = await startWrangler({ persist, vars: { ...SECRETS, ENVIRONMENT: 'test', RATE_LIMIT_DISABLED: 'true', LOG_LEVEL: 'error', FFMPEG_URL: 'http://127.0.0.1:9' } });
   const admin = { 'x-api-key': SECRETS.API_KEYS };
   const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('bench-user').setExpirationTime('2h').sign(new TextEncoder().encode(SECRETS.JWT_SECRET));
   const auth = { authorization: `Bearer ${token}` };

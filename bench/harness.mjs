@@ -10,6 +10,15 @@ import path from 'node:path';
 
 export const ROOT = path.resolve(import.meta.dirname, '..');
 
+/** Secrets the benchmarked service runs with (bench only; never a deployment's). */
+export const BENCH_SECRETS = {
+  MASTER_ENCRYPTION_KEY: 'YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=',
+  JWT_SECRET: 'bench-only-jwt-secret-0123456789abcdef',
+  API_KEYS: 'bench-api-key-0123456789abcdef',
+  WEBHOOK_SECRET: 'bench-only-webhook-secret-0123',
+  FFMPEG_SHARED_SECRET: 'bench-only-ffmpeg-secret-0123',
+};
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -27,17 +36,19 @@ export const median = (values) => {
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 };
 
-/** Start `wrangler dev` for `config` with vars; resolves once it answers HTTP. */
-export async function startWrangler({ config = 'wrangler.toml', vars = {}, migrate = false, cwd = ROOT }) {
+/**
+ * Start `wrangler dev` for `config` with vars (cron testable through /__scheduled); resolves once
+ * it answers HTTP. `persist` picks the state directory; `migrate` applies D1 migrations there first.
+ */
+export async function startWrangler({ config = 'wrangler.toml', vars = {}, migrate = false, cwd = ROOT, persist = mkdtempSync(path.join(tmpdir(), 'bench-wrangler-')) }) {
   const port = await freePort();
   const inspector = await freePort();
-  const persist = mkdtempSync(path.join(tmpdir(), 'bench-wrangler-'));
   const npx = 'npx';
   if (migrate) {
     execFileSync(npx, ['wrangler', 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist, '--config', config], { cwd, stdio: 'ignore', env: { ...process.env, CI: 'true' } });
   }
   const varArgs = Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
-  const child = spawn(npx, ['wrangler', 'dev', '--config', config, '--port', String(port), '--ip', '127.0.0.1', '--inspector-port', String(inspector), '--persist-to', persist, '--enable-containers=false', ...varArgs], {
+  const child = spawn(npx, ['wrangler', 'dev', '--config', config, '--port', String(port), '--ip', '127.0.0.1', '--inspector-port', String(inspector), '--persist-to', persist, '--enable-containers=false', '--test-scheduled', ...varArgs], {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CI: 'true' },
@@ -59,6 +70,7 @@ export async function startWrangler({ config = 'wrangler.toml', vars = {}, migra
   return {
     url,
     pid: child.pid,
+    log: () => log,
     /** The workerd process serving this wrangler (for RSS). */
     workerdPid() {
       const all = execFileSync('ps', ['-eo', 'pid,ppid,comm'], { encoding: 'utf8' }).trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));

@@ -6,15 +6,9 @@
  */
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { SignJWT } from 'jose';
-import { median, startWrangler, table, withPeakRss } from './harness.mjs';
+import { median, startWrangler, table, withPeakRss, BENCH_SECRETS } from './harness.mjs';
 
-const SECRETS = {
-  MASTER_ENCRYPTION_KEY: 'YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=',
-  JWT_SECRET: 'bench-only-jwt-secret-0123456789abcdef',
-  API_KEYS: 'bench-api-key-0123456789abcdef',
-  WEBHOOK_SECRET: 'bench-only-webhook-secret-0123',
-  FFMPEG_SHARED_SECRET: 'bench-only-ffmpeg-secret-0123',
-};
+const SECRETS = BENCH_SECRETS;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 
 function payload(size) {

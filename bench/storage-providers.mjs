@@ -15,15 +15,9 @@ import { randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import { SignJWT } from 'jose';
 import { S3RVER_CREDENTIALS, startAll, startAzurite, startS3rver } from '../test/support/emulators.ts';
-import { median, startWrangler, table, withPeakRss } from './harness.mjs';
+import { median, startWrangler, table, withPeakRss, BENCH_SECRETS } from './harness.mjs';
 
-const SECRETS = {
-  MASTER_ENCRYPTION_KEY: 'YmVuY2gtb25seS1tYXN0ZXIta2V5LTMyLWJ5dGVzISE=',
-  JWT_SECRET: 'bench-only-jwt-secret-0123456789abcdef',
-  API_KEYS: 'bench-api-key-0123456789abcdef',
-  WEBHOOK_SECRET: 'bench-only-webhook-secret-0123',
-  FFMPEG_SHARED_SECRET: 'bench-only-ffmpeg-secret-0123',
-};
+const SECRETS = BENCH_SECRETS;
 const COMMON_VARS = { ...SECRETS, ENVIRONMENT: 'test', RATE_LIMIT_DISABLED: 'true', LOG_LEVEL: 'error', FFMPEG_URL: 'http://127.0.0.1:9' };
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const MiB = 1024 * 1024;
