@@ -18,7 +18,7 @@ import { ConfigError } from '../config';
 import { type AzureConnection, CONTAINER_NAME_RULE, InvalidConnectionString, isValidContainerName, parseConnectionString } from './azure-connection';
 import { importAccountKey, SAS_VERSION, signServiceSas } from './azure-sas';
 import type { BlobHead, BlobObject, BlobStore, ByteRange, MultipartUpload, StorageTier, TierChange, UploadedPart } from './blob-store';
-import { StorageUnavailable } from './blob-store';
+import { StorageUnavailable, roundTripProbe } from './blob-store';
 
 export interface AzureBlobStoreOptions {
   connectionString: string;
@@ -242,17 +242,8 @@ export class AzureBlobStore implements BlobStore {
     });
   }
 
-  async selfTest(): Promise<void> {
-    const key = `_health/${crypto.randomUUID()}`;
-    const probe = crypto.getRandomValues(new Uint8Array(16));
-    await this.putBytes(key, probe);
-    try {
-      const back = await this.get(key);
-      const bytes = back ? new Uint8Array(await new Response(back.body).arrayBuffer()) : null;
-      if (!bytes || bytes.length !== probe.length || bytes.some((b, i) => b !== probe[i])) throw new StorageUnavailable('Azure health probe read back differs');
-    } finally {
-      await this.delete(key);
-    }
+  selfTest(): Promise<void> {
+    return roundTripProbe(this, 'Azure');
   }
 
   /**

@@ -70,3 +70,20 @@ export class StorageUnavailable extends Error {
 export class RangeOutsideObject extends Error {
   override name = 'RangeOutsideObject';
 }
+
+/**
+ * What every provider's `selfTest` does: write a tiny random object, read it back, delete it.
+ * A mismatch is reported as StorageUnavailable; the object is removed whatever happens.
+ */
+export async function roundTripProbe(store: Pick<BlobStore, 'putBytes' | 'get' | 'delete'>, provider: string): Promise<void> {
+  const key = `_health/${crypto.randomUUID()}`;
+  const probe = crypto.getRandomValues(new Uint8Array(16));
+  await store.putBytes(key, probe);
+  try {
+    const back = await store.get(key);
+    const bytes = back ? new Uint8Array(await new Response(back.body).arrayBuffer()) : null;
+    if (!bytes || bytes.length !== probe.length || bytes.some((b, i) => b !== probe[i])) throw new StorageUnavailable(`${provider} health probe read back differs`);
+  } finally {
+    await store.delete(key);
+  }
+}

@@ -4,7 +4,7 @@
  * which refuses audio reads while archived). Changing class rewrites the object as a stream.
  */
 import type { BlobHead, BlobObject, BlobStore, ByteRange, MultipartUpload, StorageTier, TierChange, UploadedPart } from './blob-store';
-import { RangeOutsideObject, StorageUnavailable } from './blob-store';
+import { RangeOutsideObject, StorageUnavailable, roundTripProbe } from './blob-store';
 
 const TIER_META = 'tier';
 
@@ -104,15 +104,7 @@ export class R2BlobStore implements BlobStore {
     });
   }
 
-  async selfTest(): Promise<void> {
-    const key = `_health/${crypto.randomUUID()}`;
-    const probe = crypto.getRandomValues(new Uint8Array(16));
-    await guard('health round trip', async () => {
-      await this.bucket.put(key, probe);
-      const back = await this.bucket.get(key);
-      const bytes = back ? new Uint8Array(await back.arrayBuffer()) : null;
-      await this.bucket.delete(key);
-      if (!bytes || bytes.length !== probe.length || bytes.some((b, i) => b !== probe[i])) throw new Error('read back differs');
-    });
+  selfTest(): Promise<void> {
+    return roundTripProbe(this, 'R2');
   }
 }

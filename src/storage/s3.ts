@@ -33,7 +33,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import type { BlobHead, BlobObject, BlobStore, ByteRange, MultipartUpload, StorageTier, TierChange, UploadedPart } from './blob-store';
-import { StorageUnavailable } from './blob-store';
+import { StorageUnavailable, roundTripProbe } from './blob-store';
 
 export interface S3BlobStoreOptions {
   region: string;
@@ -289,17 +289,8 @@ export class S3BlobStore implements BlobStore {
     });
   }
 
-  async selfTest(): Promise<void> {
-    const key = `_health/${crypto.randomUUID()}`;
-    const probe = crypto.getRandomValues(new Uint8Array(16));
-    await this.putBytes(key, probe);
-    try {
-      const back = await this.get(key);
-      const bytes = back ? new Uint8Array(await new Response(back.body).arrayBuffer()) : null;
-      if (!bytes || bytes.length !== probe.length || bytes.some((b, i) => b !== probe[i])) throw new StorageUnavailable('S3 health probe read back differs');
-    } finally {
-      await this.delete(key);
-    }
+  selfTest(): Promise<void> {
+    return roundTripProbe(this, 'S3');
   }
 
   private async headObject(key: string): Promise<HeadObjectCommandOutput | null> {

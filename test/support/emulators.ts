@@ -11,6 +11,7 @@ import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stopProcess } from './processes.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const NODE = process.execPath;
@@ -67,16 +68,6 @@ function startProcess(args: string[], pattern: RegExp, cwd: string, what: string
   });
 }
 
-/** SIGTERM, then SIGKILL after `graceMs` (Azurite ignores SIGTERM). */
-async function stopProcess(child: ChildProcess, graceMs = 1_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
-}
-
 /**
  * s3rver 3.7.1 with the bucket created. It runs under `--openssl-legacy-provider` because its
  * ListObjectsV2 continuation tokens are DES-encrypted, which OpenSSL 3 refuses by default: without
@@ -103,7 +94,7 @@ export async function startS3rver(bucket = 'recordings'): Promise<S3Emulator> {
     endpoint: `http://127.0.0.1:${port}`,
     bucket,
     async stop() {
-      await stopProcess(child);
+      await stopProcess(child, 1_000);
       await rm(directory, { recursive: true, force: true });
     },
   };
@@ -130,7 +121,7 @@ export async function startAzurite(container = 'recordings'): Promise<AzureEmula
   const connectionString =
     `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT.name};AccountKey=${AZURITE_ACCOUNT.key};BlobEndpoint=${endpoint};`;
   const stop = async () => {
-    await stopProcess(child);
+    await stopProcess(child, 1_000);
     await rm(directory, { recursive: true, force: true });
   };
   try {

@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { stopProcess } from './processes.ts';
 import { TEST_SECRETS } from './secrets.ts';
 
 const SERVER = fileURLToPath(new URL('../../containers/ffmpeg/server.mjs', import.meta.url));
@@ -45,7 +46,7 @@ export async function startFfmpegServer(options: FfmpegServerOptions = {}): Prom
       ...options.env,
     },
   });
-  const stop = () => stopProcess(child);
+  const stop = () => stopProcess(child, 3_000);
   try {
     const port = await listeningPort(child);
     const url = `http://127.0.0.1:${port}`;
@@ -84,14 +85,4 @@ function listeningPort(child: ChildProcess): Promise<number> {
     child.stderr?.on('data', onData);
     child.once('exit', onExit);
   });
-}
-
-/** SIGTERM (the server ends its jobs and exits), then SIGKILL after `graceMs`. */
-async function stopProcess(child: ChildProcess, graceMs = 3_000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  await exited;
-  clearTimeout(timer);
 }
