@@ -6,7 +6,7 @@
  */
 import { importJWK, type JWK } from 'jose';
 import { describe, expect, it } from 'vitest';
-import vectors from '../../../shared/test-vectors/wycheproof/json_web_signature_test.json';
+import vectors from '../vectors/wycheproof/json_web_signature_test.json';
 import { ASYMMETRIC_ALGORITHMS, SYMMETRIC_ALGORITHMS, verifyCompactJws, type KeySource } from '../../src/auth/jwt';
 
 interface Group {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import vectors from '../../../shared/test-vectors/wycheproof/aes_gcm_test.json';
+import vectors from '../vectors/wycheproof/aes_gcm_test.json';
 import { IntegrityError, importAesKey, openAesGcm, sealAesGcm } from '../../src/crypto/aes-gcm';
 import { hexToBytes } from '../../src/crypto/derive';
 

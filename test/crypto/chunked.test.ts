@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import vectors from '../../../shared/test-vectors/wycheproof/c2sp_chunked_encryption_aes_256_gcm_test.json';
+import vectors from '../vectors/wycheproof/c2sp_chunked_encryption_aes_256_gcm_test.json';
 import {
   CHUNK_SIZE,
   ChunkOpener,
