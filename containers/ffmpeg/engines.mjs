@@ -33,13 +33,16 @@ import { Worker } from 'node:worker_threads';
  * @property {(inputPath: string, options?: RunOptions) => Promise<Probe>} probe
  * @property {(inputPath: string, outputPath: string, args: string[], options?: RunOptions) => Promise<void>} transcode
  *   Runs `ffmpeg -i input ...args output`; `args` choose streams, filters, codec and muxer (`-f`).
+ * @property {(inputPath: string, args: string[], options?: RunOptions) => Promise<string>} analyze
+ *   Runs `ffmpeg -i input ...args` for what it prints to stdout (`args` end with their own output,
+ *   e.g. `-f null -`). The wasm engine refuses with `not_implemented`: its FFmpeg has no `asr`.
  * @property {() => Promise<void>} close Ends running jobs (they fail with `service_unavailable`), and refuses later ones.
  */
 
 /** An error with a stable code the server renders as JSON. */
 export class MediaError extends Error {
   name = 'MediaError';
-  /** @param {'unprocessable' | 'timeout' | 'aborted' | 'service_unavailable' | 'internal'} code @param {string} message @param {{ cause?: unknown }} [options] */
+  /** @param {'unprocessable' | 'not_implemented' | 'timeout' | 'aborted' | 'service_unavailable' | 'internal'} code @param {string} message @param {{ cause?: unknown }} [options] */
   constructor(code, message, options) {
     super(message, options);
     this.code = code;
@@ -96,6 +99,14 @@ function engineFrom(name, runner) {
     async transcode(inputPath, outputPath, args, options = {}) {
       const result = await runner('ffmpeg', ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', '-y', '-i', INPUT, ...args, OUTPUT], { input: inputPath, output: outputPath }, options);
       if (result.code !== 0) throw new MediaError('unprocessable', `ffmpeg could not process the audio: ${lastLine(result.stderr)}`);
+    },
+    async analyze(inputPath, args, options = {}) {
+      if (name === 'wasm') {
+        throw new MediaError('not_implemented', 'the WebAssembly engine cannot transcribe: its FFmpeg is built without the asr filter (PocketSphinx); run the native engine');
+      }
+      const result = await runner('ffmpeg', ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', '-i', INPUT, ...args], { input: inputPath }, options);
+      if (result.code !== 0) throw new MediaError('unprocessable', `ffmpeg could not analyse the audio: ${lastLine(result.stderr)}`);
+      return result.stdout;
     },
     close: () => runner.close(),
   };

@@ -6,10 +6,11 @@
  *
  * Env: FFMPEG_SHARED_SECRET (required), PORT (8080; 0 picks a free one), HOST (0.0.0.0),
  * FFMPEG_ENGINE (native | wasm | auto: native when ffmpeg is on PATH), MAX_INPUT_BYTES (256 MiB),
- * MAX_SECONDS (600; a request's processing, counted from the moment its body is stored).
+ * MAX_SECONDS (600; a request's processing, counted from the moment its body is stored),
+ * ASR_MODEL_DIR (the PocketSphinx model /transcribe uses; Debian's pocketsphinx-en-us by default).
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
@@ -18,6 +19,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { PROFILES, redactCommand, spanHasSamples, transcodeCommand } from './commands.mjs';
 import { MediaError, createEngine } from './engines.mjs';
+import { DEFAULT_MODEL_DIR, modelFiles, readUtterances, transcribeCommand } from './speech.mjs';
 
 const STATUS = {
   invalid_request: 400,
@@ -26,6 +28,7 @@ const STATUS = {
   method_not_allowed: 405,
   payload_too_large: 413,
   unprocessable: 422,
+  not_implemented: 501,
   aborted: 499,
   internal: 500,
   service_unavailable: 503,
@@ -61,6 +64,8 @@ function readSettings(env) {
     host: env.HOST || '0.0.0.0',
     maxInputBytes: number('MAX_INPUT_BYTES', 256 * 1024 * 1024, (n) => Number.isInteger(n) && n > 0),
     maxMs: number('MAX_SECONDS', 600, (n) => Number.isFinite(n) && n > 0) * 1000,
+    modelDir: env.ASR_MODEL_DIR || DEFAULT_MODEL_DIR,
+    asrModel: modelFiles(env.ASR_MODEL_DIR || DEFAULT_MODEL_DIR),
   };
 }
 
@@ -99,7 +104,7 @@ function milliseconds(query, name) {
   return value;
 }
 
-/** Each route reads its query before the body is accepted, then works on the stored input. */
+/** Each route checks its query (and what the server can do) before the body is accepted, then works on the stored input. */
 const ROUTES = {
   '/probe': () => async ({ engine, input, deadline, signal }) => ({ json: await engine.probe(input, { deadline, signal }) }),
 
@@ -126,6 +131,20 @@ const ROUTES = {
       const command = redactCommand(probe, startMs, endMs);
       await engine.transcode(input, output, command.args, { deadline, signal });
       return { file: output, contentType: command.contentType };
+    };
+  },
+
+  '/transcribe': (_query, settings, engine) => {
+    const files = settings.asrModel;
+    if (engine.name === 'wasm') throw new HttpError('not_implemented', 'the WebAssembly engine cannot transcribe: its FFmpeg is built without the asr filter (PocketSphinx); run the native engine');
+    if (!existsSync(files.hmm) || !existsSync(files.dict) || !existsSync(files.lm)) {
+      throw new HttpError('not_implemented', `no speech model in ${settings.modelDir}: install pocketsphinx-en-us or set ASR_MODEL_DIR`);
+    }
+    return async ({ engine, input, deadline, signal }) => {
+      const probe = await engine.probe(input, { deadline, signal });
+      const printed = await engine.analyze(input, transcribeCommand(files), { deadline, signal });
+      const utterances = readUtterances(printed, probe.durationMs / 1000);
+      return { json: { engine: 'pocketsphinx', language: 'en', durationMs: probe.durationMs, utterances } };
     };
   },
 };
@@ -179,7 +198,7 @@ function createHandler(settings, engine) {
       if (!route) throw new HttpError('not_found', `no route ${url.pathname}`);
       if (req.method !== 'POST') throw new HttpError('method_not_allowed', 'use POST with the audio as the body');
       if (!isAuthorized(req.headers.authorization, settings.secretDigest)) throw new HttpError('unauthorized', 'a valid Authorization: Bearer secret is required');
-      const work = route(url.searchParams);
+      const work = route(url.searchParams, settings, engine);
 
       workDir = await mkdtemp(path.join(os.tmpdir(), 'ffmpeg-worker-'));
       const input = path.join(workDir, 'input');
