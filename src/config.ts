@@ -171,6 +171,14 @@ export function parseConfig(env: Record<string, unknown>): Config {
     }
     if (!isValidContainerName(parsed.AZURE_CONTAINER_NAME!)) throw new ConfigError('AZURE_CONTAINER_NAME', CONTAINER_NAME_RULE);
   }
+  if (parsed.JWT_JWKS_URL !== undefined) {
+    // A JWKS issuer signs tokens for many services: without both checks, a token it issued for any
+    // of them would be accepted here.
+    if (new URL(parsed.JWT_JWKS_URL).protocol !== 'https:') throw new ConfigError('JWT_JWKS_URL', 'must be an https: URL');
+    for (const name of ['JWT_ISSUER', 'JWT_AUDIENCE'] as const) {
+      if (!parsed[name]) throw new ConfigError(name, 'is required when JWT_JWKS_URL is set');
+    }
+  }
   if (parsed.ARCHIVAL_AFTER_DAYS > parsed.COLD_AFTER_DAYS || parsed.COLD_AFTER_DAYS > parsed.ARCHIVE_AFTER_DAYS) {
     throw new ConfigError('ARCHIVAL_AFTER_DAYS', 'must not exceed COLD_AFTER_DAYS, which must not exceed ARCHIVE_AFTER_DAYS');
   }

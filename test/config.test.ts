@@ -54,6 +54,32 @@ describe('configuration', () => {
     expect(() => parseConfig({ ...TEST_SECRETS, STORAGE_PROVIDER: 'azure' })).toThrowError(/AZURE_STORAGE_CONNECTION_STRING/);
   });
 
+  describe('a JWKS issuer', () => {
+    const jwks = { JWT_JWKS_URL: 'https://issuer.example.com/.well-known/jwks.json', JWT_ISSUER: 'https://issuer.example.com/', JWT_AUDIENCE: 'call-recorder' };
+
+    it('is accepted over https with both an issuer and an audience', () => {
+      const config = parseConfig({ ...TEST_SECRETS, ...jwks });
+      expect(config.JWT_AUDIENCE).toBe('call-recorder');
+      expect(config.JWT_ISSUER).toBe('https://issuer.example.com/');
+    });
+
+    it.each([
+      ['JWT_AUDIENCE', { ...jwks, JWT_AUDIENCE: undefined }, /JWT_AUDIENCE is required when JWT_JWKS_URL is set/],
+      ['JWT_ISSUER', { ...jwks, JWT_ISSUER: undefined }, /JWT_ISSUER is required when JWT_JWKS_URL is set/],
+      ['JWT_JWKS_URL', { ...jwks, JWT_JWKS_URL: 'http://issuer.example.com/.well-known/jwks.json' }, /JWT_JWKS_URL must be an https: URL/],
+    ])('refuses to start without %s being safe', (variable, settings, message) => {
+      let thrown: unknown;
+      try {
+        parseConfig({ ...TEST_SECRETS, ...settings });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(ConfigError);
+      expect((thrown as ConfigError).variable).toBe(variable);
+      expect((thrown as Error).message).toMatch(message);
+    });
+  });
+
   it('answers a request under bad configuration with a logged 500 internal that names nothing secret', async () => {
     const errors: string[] = [];
     const spy = vi.spyOn(console, 'error').mockImplementation((line: string) => void errors.push(line));
