@@ -9,6 +9,7 @@ import { accessSync, constants } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { INPUT, inputArgs, sniffDemuxer } from './input-guard.mjs';
 
 /**
  * @typedef {object} Probe What `/probe` answers.
@@ -32,29 +33,32 @@ import { Worker } from 'node:worker_threads';
  * @property {'native' | 'wasm'} name
  * @property {(inputPath: string, options?: RunOptions) => Promise<Probe>} probe
  * @property {(inputPath: string, outputPath: string, args: string[], options?: RunOptions) => Promise<void>} transcode
- *   Runs `ffmpeg -i input ...args output`; `args` choose streams, filters, codec and muxer (`-f`).
+ *   Runs `ffmpeg <input> ...args output`, the input as input-guard.mjs names it; `args` choose
+ *   streams, filters, codec and muxer (`-f`), and may name no other input.
  * @property {(inputPath: string, args: string[], options?: RunOptions) => Promise<string>} analyze
- *   Runs `ffmpeg -i input ...args` for what it prints to stdout (`args` end with their own output,
- *   e.g. `-f null -`). The wasm engine refuses with `not_implemented`: its FFmpeg has no `asr`.
+ *   Runs `ffmpeg <input> ...args` for what it prints to stdout (`args` end with their own output,
+ *   e.g. `-f null -`, and name no other input). The wasm engine refuses with `not_implemented`:
+ *   its FFmpeg has no `asr`.
  * @property {() => Promise<void>} close Ends running jobs (they fail with `service_unavailable`), and refuses later ones.
  */
 
-/** An error with a stable code the server renders as JSON. */
+/**
+ * An error with a stable code the server renders as JSON. `message` is ours, written for the
+ * recording's owner; `detail` is what ffmpeg said, for the server's log only: its diagnostics can
+ * quote the input, so they never go into an answer.
+ */
 export class MediaError extends Error {
   name = 'MediaError';
-  /** @param {'unprocessable' | 'not_implemented' | 'timeout' | 'aborted' | 'service_unavailable' | 'internal'} code @param {string} message @param {{ cause?: unknown }} [options] */
+  /** @param {'unprocessable' | 'not_implemented' | 'timeout' | 'aborted' | 'service_unavailable' | 'internal'} code @param {string} message @param {{ cause?: unknown, detail?: string }} [options] */
   constructor(code, message, options) {
     super(message, options);
     this.code = code;
+    this.detail = options?.detail;
   }
 }
 
-/** Placeholders in argument lists; each engine puts its own paths there. */
-const INPUT = '\u0000input';
+/** The placeholder of the output path in argument lists (the input's is input-guard.mjs's). */
 const OUTPUT = '\u0000output';
-
-/** ffprobe's score for a content-only match is ≥ 50 for real files; random bytes sometimes pass as a format at 1–25. */
-const MIN_PROBE_SCORE = 26;
 
 /** ffmpeg on PATH, both binaries: what `auto` looks for. */
 export function nativeAvailable() {
@@ -91,21 +95,35 @@ export async function createEngine(name = 'auto') {
  * @typedef {(tool: 'ffmpeg' | 'ffprobe', args: string[], files: { input: string, output?: string }, options: RunOptions) => Promise<RunResult>} Runner
  */
 
+/**
+ * The one way both engines run a tool on an input: the demuxer sniffed from the file itself
+ * (an unrecognised file is refused before ffmpeg sees it), then input-guard.mjs's input
+ * arguments, then `args`, which may not name a second input.
+ * @param {Runner} run @param {'ffmpeg' | 'ffprobe'} tool @param {string[]} globalArgs @param {string[]} args
+ * @param {{ input: string, output?: string }} files @param {RunOptions} options
+ */
+async function runOnInput(run, tool, globalArgs, args, files, options) {
+  if (args.includes('-i') || args.includes(INPUT)) throw new MediaError('internal', 'a command may name no input of its own');
+  const demuxer = await sniffDemuxer(files.input);
+  if (!demuxer) throw new MediaError('unprocessable', 'not a recognised audio format');
+  return run(tool, [...globalArgs, ...inputArgs(demuxer), ...args], files, options);
+}
+
 /** @param {'native' | 'wasm'} name @param {Runner & { close(): Promise<void> }} runner @returns {Engine} */
 function engineFrom(name, runner) {
   return {
     name,
     probe: (inputPath, options = {}) => probeWith(runner, inputPath, options),
     async transcode(inputPath, outputPath, args, options = {}) {
-      const result = await runner('ffmpeg', ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', '-y', '-i', INPUT, ...args, OUTPUT], { input: inputPath, output: outputPath }, options);
-      if (result.code !== 0) throw new MediaError('unprocessable', `ffmpeg could not process the audio: ${lastLine(result.stderr)}`);
+      const result = await runOnInput(runner, 'ffmpeg', ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', '-y'], [...args, OUTPUT], { input: inputPath, output: outputPath }, options);
+      if (result.code !== 0) throw new MediaError('unprocessable', 'ffmpeg could not process the audio', { detail: lastLine(result.stderr) });
     },
     async analyze(inputPath, args, options = {}) {
       if (name === 'wasm') {
         throw new MediaError('not_implemented', 'the WebAssembly engine cannot transcribe: its FFmpeg is built without the asr filter (PocketSphinx); run the native engine');
       }
-      const result = await runner('ffmpeg', ['-hide_banner', '-nostdin', '-nostats', '-v', 'error', '-i', INPUT, ...args], { input: inputPath }, options);
-      if (result.code !== 0) throw new MediaError('unprocessable', `ffmpeg could not analyse the audio: ${lastLine(result.stderr)}`);
+      const result = await runOnInput(runner, 'ffmpeg', ['-hide_banner', '-nostdin', '-nostats', '-v', 'error'], args, { input: inputPath }, options);
+      if (result.code !== 0) throw new MediaError('unprocessable', 'ffmpeg could not analyse the audio', { detail: lastLine(result.stderr) });
       return result.stdout;
     },
     close: () => runner.close(),
@@ -114,7 +132,7 @@ function engineFrom(name, runner) {
 
 /** @param {Runner} run @param {string} inputPath @param {RunOptions} options @returns {Promise<Probe>} */
 async function probeWith(run, inputPath, options) {
-  const probed = await run('ffprobe', ['-hide_banner', '-v', 'error', '-print_format', 'json', '-show_format', '-show_streams', INPUT], { input: inputPath }, options);
+  const probed = await runOnInput(run, 'ffprobe', ['-hide_banner', '-v', 'error', '-print_format', 'json', '-show_format', '-show_streams'], [], { input: inputPath }, options);
   /** @type {{ format?: Record<string, any>, streams?: Record<string, any>[] }} */
   let info = {};
   try {
@@ -123,8 +141,7 @@ async function probeWith(run, inputPath, options) {
     // ffprobe printed nothing usable: the input is not a media file; its stderr says why.
   }
   const container = info.format;
-  if (!container) throw new MediaError('unprocessable', `not a readable audio file: ${lastLine(probed.stderr)}`);
-  if (Number(container.probe_score ?? 100) < MIN_PROBE_SCORE) throw new MediaError('unprocessable', 'not a recognised audio format');
+  if (!container) throw new MediaError('unprocessable', 'not a readable audio file', { detail: lastLine(probed.stderr) });
   const streams = info.streams ?? [];
   const audio = streams.find((stream) => stream.codec_type === 'audio');
   if (!audio) throw new MediaError('unprocessable', 'the file has no audio stream');
@@ -161,9 +178,9 @@ async function probeWith(run, inputPath, options) {
 
 /** Decode the stream to nowhere; ffmpeg's verbose summary counts the samples its decoder produced (after codec delay and padding are trimmed). */
 async function countDecodedSamples(run, inputPath, streamIndex, options) {
-  const result = await run('ffmpeg', ['-hide_banner', '-nostdin', '-nostats', '-v', 'verbose', '-i', INPUT, '-map', `0:${streamIndex}`, '-f', 'null', '-'], { input: inputPath }, options);
+  const result = await runOnInput(run, 'ffmpeg', ['-hide_banner', '-nostdin', '-nostats', '-v', 'verbose'], ['-map', `0:${streamIndex}`, '-f', 'null', '-'], { input: inputPath }, options);
   const counted = new RegExp(`Input stream #0:${streamIndex} \\(audio\\):.* \\((\\d+) samples\\)`).exec(result.stderr);
-  if (result.code !== 0 || !counted) throw new MediaError('unprocessable', `the audio does not decode: ${lastLine(result.stderr)}`);
+  if (result.code !== 0 || !counted) throw new MediaError('unprocessable', 'the audio does not decode', { detail: lastLine(result.stderr) });
   const samples = Number(counted[1]);
   if (samples === 0) throw new MediaError('unprocessable', 'the audio stream decodes to no samples');
   return samples;
@@ -176,7 +193,7 @@ function shortFormatName(formatName, codec, streams) {
   return formatName.split(',')[0];
 }
 
-/** The last meaningful line ffmpeg wrote, as the reason a client sees (file paths are ours, not theirs). */
+/** The last meaningful line ffmpeg wrote, for the log (file paths are ours, not the caller's). */
 function lastLine(stderr) {
   const lines = stderr
     .split('\n')
@@ -242,7 +259,7 @@ function createNativeRunner() {
   /** @type {Runner & { close(): Promise<void> }} */
   const run = async (tool, args, files, options) => {
     if (closed) throw shuttingDown();
-    const argv = args.map((arg) => (arg === INPUT ? files.input : arg === OUTPUT ? files.output ?? arg : arg));
+    const argv = args.map((arg) => (arg === INPUT ? `file:${files.input}` : arg === OUTPUT ? files.output ?? arg : arg));
     const child = spawn(tool, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
     running.add(child);
     const stdout = new BoundedText(8 * 1024 * 1024);
@@ -313,7 +330,7 @@ async function createWasmRunner() {
     if (closed) throw shuttingDown();
     if (Date.now() >= (options.deadline ?? Infinity)) throw new MediaError('timeout', 'processing took longer than the time limit');
     if (options.signal?.aborted) throw new MediaError('aborted', 'the request was aborted');
-    const argv = args.map((arg) => (arg === INPUT ? '/job/input' : arg === OUTPUT ? '/job/output' : arg));
+    const argv = args.map((arg) => (arg === INPUT ? 'file:/job/input' : arg === OUTPUT ? '/job/output' : arg));
     const worker = new Worker(workerUrl, { workerData: { module, coreUrl, stackRestoreExport, tool, args: argv, inputPath: files.input, outputPath: files.output } });
     running.add(worker);
     const limits = guard(options, () => void worker.terminate());

@@ -59,6 +59,8 @@ function readSettings(env) {
   if (!['native', 'wasm', 'auto'].includes(engine)) fail(`FFMPEG_ENGINE must be native, wasm or auto, not ${JSON.stringify(engine)}`);
   return {
     secretDigest: createHash('sha256').update(secret).digest(),
+    /** What a log line may say of text that could quote the environment (a diagnostic about a file ffmpeg was made to read). */
+    withoutSecret: (text) => text.replaceAll(secret, '[redacted]'),
     engine,
     port: number('PORT', 8080, (n) => Number.isInteger(n) && n >= 0 && n < 65536),
     host: env.HOST || '0.0.0.0',
@@ -155,10 +157,15 @@ function sendJson(res, status, body, headers = {}) {
   res.end(text);
 }
 
-function sendError(req, res, error) {
+/**
+ * The answer carries only our own message; ffmpeg's diagnostic (`detail`) goes to the log, with
+ * the shared secret taken out, because it can quote whatever ffmpeg read.
+ */
+function sendError(req, res, error, withoutSecret) {
   const known = error instanceof HttpError || error instanceof MediaError;
   const code = known && error.code in STATUS ? error.code : 'internal';
-  if (!known || code === 'internal') console.error(JSON.stringify({ level: 'error', path: req.url, message: String(error?.message ?? error), cause: String(error?.cause ?? '') }));
+  if (!known || code === 'internal') console.error(JSON.stringify({ level: 'error', path: req.url, message: withoutSecret(String(error?.message ?? error)), cause: withoutSecret(String(error?.cause ?? '')) }));
+  else if (error instanceof MediaError && error.detail) console.error(JSON.stringify({ level: 'warn', path: req.url, code, message: error.message, detail: withoutSecret(error.detail) }));
   if (res.headersSent) return void res.destroy();
   if (!req.complete) discardRestOfBody(req, res);
   const headers = code === 'unauthorized' ? { 'www-authenticate': 'Bearer' } : {};
@@ -216,7 +223,7 @@ function createHandler(settings, engine) {
       res.writeHead(200, { 'content-type': result.contentType, 'content-length': size, 'x-duration-ms': String(made.durationMs), 'cache-control': 'no-store' });
       await pipeline(createReadStream(result.file), res);
     } catch (error) {
-      sendError(req, res, error);
+      sendError(req, res, error, settings.withoutSecret);
     } finally {
       if (workDir) await rm(workDir, { recursive: true, force: true });
     }

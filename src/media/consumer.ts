@@ -14,7 +14,7 @@ import { findRecording, type RecordingRow } from '../db/recordings';
 import { createLogger, describeError, type Logger } from '../observability/logger';
 import { objectKeyFor } from '../recordings/upload';
 import { createBlobStore } from '../storage/select';
-import { PermanentFailure, transientReason } from './failures';
+import { PermanentFailure, TransientFailure, transientReason } from './failures';
 import type { MediaJob } from './jobs';
 import { RENDITIONS, isProcessed, processRecording, type ProcessDeps } from './process-recording';
 import { RETRY_ACTION, lastRetry, markFailed, saveProcessed } from './processing-rows';
@@ -90,12 +90,13 @@ async function runJob(ctx: JobContext, message: Message<unknown>, recordingId: s
       await markFailed(ctx.db, row.id, error.message);
       await ctx.audit(row, { action: 'recording.processing_failed', outcome: 'failure', details: { reason: error.message, attempts: message.attempts } });
       await ctx.emit('recording.failed', { recordingId: row.id, userId: row.userId, reason: error.message });
-      ctx.log.warn('recording cannot be processed', { recordingId, reason: error.message });
+      ctx.log.warn('recording cannot be processed', { recordingId, reason: error.message, ...(error.detail ? { detail: error.detail } : {}) });
       return message.ack();
     }
     const reason = transientReason(error);
     const delaySeconds = retryDelaySeconds(message.attempts);
-    ctx.log.warn('media job will be retried', { recordingId, attempts: message.attempts, delaySeconds, reason, ...describeError(error) });
+    const detail = error instanceof TransientFailure ? error.detail : undefined;
+    ctx.log.warn('media job will be retried', { recordingId, attempts: message.attempts, delaySeconds, reason, ...(detail ? { detail } : {}), ...describeError(error) });
     await ctx.audit(row, { action: RETRY_ACTION, outcome: 'failure', details: { attempt: message.attempts, reason, delaySeconds } });
     message.retry({ delaySeconds });
   }

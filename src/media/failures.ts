@@ -2,27 +2,44 @@
  * Why processing a recording stopped. A `PermanentFailure` is about the audio itself (ffprobe
  * cannot read it, the stored original fails its integrity check): retrying would give the same
  * answer, so the recording becomes `failed` at once. Anything else is transient and retried.
- * Messages are written for the recording's owner to read: no stack, no internal address.
+ * Messages are written for the recording's owner to read: no stack, no internal address, and
+ * never the media processor's own words, which can quote what ffmpeg read; those are `detail`,
+ * for the log.
  */
 import { IntegrityError } from '../crypto/chunked';
 import { AppError } from '../errors';
 import { StorageUnavailable } from '../storage/blob-store';
 
+interface FailureOptions extends ErrorOptions {
+  /** What the media processor said, for the log only. */
+  detail?: string;
+}
+
 export class PermanentFailure extends Error {
   override name = 'PermanentFailure';
+  readonly detail: string | undefined;
+  constructor(message: string, options?: FailureOptions) {
+    super(message, options);
+    this.detail = options?.detail;
+  }
 }
 
 export class TransientFailure extends Error {
   override name = 'TransientFailure';
+  readonly detail: string | undefined;
+  constructor(message: string, options?: FailureOptions) {
+    super(message, options);
+    this.detail = options?.detail;
+  }
 }
 
-/** The FFmpeg server's `{"error":{"code","message"}}`, or null when the body is something else. */
-async function serverMessage(response: Response): Promise<string | null> {
+/** The FFmpeg server's `{"error":{"code","message"}}` as one line for the log, or undefined when the body is something else. */
+async function serverMessage(response: Response): Promise<string | undefined> {
   try {
-    const body = (await response.json()) as { error?: { message?: unknown } };
-    return typeof body.error?.message === 'string' ? body.error.message : null;
+    const body = (await response.json()) as { error?: { code?: unknown; message?: unknown } };
+    return typeof body.error?.message === 'string' ? `${String(body.error.code)}: ${body.error.message}`.slice(0, 300) : undefined;
   } catch {
-    return null;
+    return undefined;
   }
 }
 
@@ -32,22 +49,25 @@ async function serverMessage(response: Response): Promise<string | null> {
  * operator can fix, 5xx/504/499 are the server's trouble: transient.
  */
 export async function failureFromResponse(response: Response): Promise<Error> {
-  const message = await serverMessage(response);
+  const detail = await serverMessage(response);
   switch (response.status) {
     case 422:
-      return new PermanentFailure(`The audio could not be read: ${message ?? 'not a readable audio file'}`);
+      return new PermanentFailure(UNREADABLE_AUDIO, { detail });
     case 413:
-      return new PermanentFailure(`The audio is too large to process${message ? ` (${message})` : ''}`);
+      return new PermanentFailure('The audio is too large to process', { detail });
     case 400:
-      return new PermanentFailure(`The media processor refused the audio: ${message ?? 'invalid request'}`);
+      return new PermanentFailure('The media processor refused the audio', { detail });
     case 401:
-      return new TransientFailure('the media processor refused our credentials');
+      return new TransientFailure('the media processor refused our credentials', { detail });
     case 504:
-      return new TransientFailure('the media processor timed out');
+      return new TransientFailure('the media processor timed out', { detail });
     default:
-      return new TransientFailure(`the media processor answered ${response.status}${message ? `: ${message}` : ''}`);
+      return new TransientFailure(`the media processor answered ${response.status}`, { detail });
   }
 }
+
+/** The reason of a recording whose audio the media processor cannot read. */
+export const UNREADABLE_AUDIO = 'The audio could not be read as WAV, Ogg, WebM, MP3, M4A or FLAC audio';
 
 /** Errors from reading the stored original or its key: integrity and absence are permanent. */
 export function classifyStorageError(error: unknown): Error {

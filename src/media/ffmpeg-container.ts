@@ -8,6 +8,11 @@ import { getConfig, type Secrets } from '../config';
 export class FfmpegContainer extends Container<Env & Secrets> {
   override defaultPort = 8080;
   override sleepAfter = '5m';
+  /**
+   * No network at all: the server only answers the Worker, and ffmpeg reads untrusted audio, so
+   * whatever a crafted file could make it fetch or send has nowhere to go.
+   */
+  override enableInternet = false;
 
   constructor(ctx: DurableObjectState<{}>, env: Env & Secrets) {
     super(ctx, env);

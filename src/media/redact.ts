@@ -85,13 +85,14 @@ async function serverMessage(response: Response): Promise<string | null> {
   return typeof body?.error?.message === 'string' ? body.error.message : null;
 }
 
+/** The processor's own message is never shown to the client (it can quote what ffmpeg read): ours are. */
 async function refusal(response: Response): Promise<AppError> {
   const message = await serverMessage(response);
   switch (response.status) {
     case 400:
-      return new AppError('invalid_request', `endMs: ${message ?? 'the span cannot be redacted'}`);
+      return new AppError('invalid_request', `endMs: ${message === 'the span is shorter than one sample' ? message : 'the span cannot be redacted'}`);
     case 422:
-      return new AppError('conflict', `The stored audio cannot be decoded, so it cannot be redacted${message ? ` (${message})` : ''}`);
+      return new AppError('conflict', 'The stored audio cannot be decoded, so it cannot be redacted');
     default:
       return new AppError('service_unavailable', `The media processor could not redact the audio (${response.status})`);
   }

@@ -28,7 +28,8 @@ export const MAGIC: Record<string, number[]> = {
   wav: [...'RIFF'].map((c) => c.charCodeAt(0)).concat([0, 0, 0, 0], [...'WAVE'].map((c) => c.charCodeAt(0))),
   ogg: [...'OggS'].map((c) => c.charCodeAt(0)).concat([0, 2, 0, 0, 0, 0, 0, 0]),
   webm: [0x1a, 0x45, 0xdf, 0xa3, 0x9f, 0x42, 0x86, 0x81, 0x01, 0x42, 0xf7, 0x81],
-  mp3: [...'ID3'].map((c) => c.charCodeAt(0)).concat([4, 0, 0, 0, 0, 0, 0, 0, 0]),
+  // An empty ID3v2.4 tag, then an MPEG-1 Layer III frame header (128 kb/s, 44.1 kHz).
+  mp3: [...'ID3'].map((c) => c.charCodeAt(0)).concat([4, 0, 0, 0, 0, 0, 0, 0xff, 0xfb, 0x90, 0x64]),
   m4a: [0, 0, 0, 0x20, ...[...'ftypM4A '].map((c) => c.charCodeAt(0))],
   flac: [...'fLaC'].map((c) => c.charCodeAt(0)).concat([0, 0, 0, 0x22, 0x10, 0, 0x10, 0]),
 };
