@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { CONTAINER_NAME_RULE, InvalidConnectionString, isValidContainerName, parseConnectionString } from './storage/azure-connection.ts';
+import { base64ToBytes } from './encoding';
 
 /** Secrets and optional settings that `wrangler types` cannot see (they live in .dev.vars or `wrangler secret`). */
 export interface Secrets {
@@ -52,7 +53,7 @@ const nonNegativeInt = z.coerce.number({ message: 'must be a number' }).int('mus
 const optionalUrl = z.url({ message: 'must be an absolute URL' }).optional();
 const base64Key32 = z.string().refine((v) => {
   try {
-    return atob(v).length === 32;
+    return base64ToBytes(v).length === 32;
   } catch {
     return false;
   }

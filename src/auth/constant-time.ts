@@ -1,7 +1,8 @@
 /**
- * Constant-time comparison of secrets. Both sides are first reduced to HMAC digests under a
- * random per-isolate key, so the comparison takes the same time whatever the lengths and
- * wherever the first differing byte is.
+ * Constant-time comparison of secrets. Both sides are first reduced to HMAC-SHA-256 digests under
+ * a random per-isolate key, so the two inputs to `crypto.subtle.timingSafeEqual` always have the
+ * same length (it throws on unequal lengths) and the time taken reveals neither the secret's
+ * length nor where the first differing byte is.
  */
 const encoder = new TextEncoder();
 let comparisonKey: Promise<CryptoKey> | undefined;
@@ -11,21 +12,14 @@ function getComparisonKey(): Promise<CryptoKey> {
   return comparisonKey;
 }
 
-/** Compare two byte strings in constant time. */
-export async function timingSafeEqualBytes(a: Uint8Array, b: Uint8Array): Promise<boolean> {
+async function digestsEqual(a: string, b: string): Promise<boolean> {
   const key = await getComparisonKey();
-  const [da, db] = await Promise.all([crypto.subtle.sign('HMAC', key, a), crypto.subtle.sign('HMAC', key, b)]);
-  const x = new Uint8Array(da);
-  const y = new Uint8Array(db);
-  let diff = 0;
-  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!;
-  return diff === 0;
+  const [da, db] = await Promise.all([crypto.subtle.sign('HMAC', key, encoder.encode(a)), crypto.subtle.sign('HMAC', key, encoder.encode(b))]);
+  return crypto.subtle.timingSafeEqual(da, db);
 }
-
-export const timingSafeEqualString = (a: string, b: string) => timingSafeEqualBytes(encoder.encode(a), encoder.encode(b));
 
 /** True when `candidate` equals any of `secrets`; every secret is compared, whatever matches first. */
 export async function matchesAnySecret(candidate: string, secrets: readonly string[]): Promise<boolean> {
-  const results = await Promise.all(secrets.map((s) => timingSafeEqualString(candidate, s)));
+  const results = await Promise.all(secrets.map((secret) => digestsEqual(candidate, secret)));
   return results.some(Boolean);
 }

@@ -8,7 +8,7 @@ import { audit, type AppContext, type AppEnv } from '../context';
 import { matchesAnySecret } from './constant-time';
 import { verifyJwt, JwtRejected } from './jwt';
 import { ROLES, type Principal, type Role } from './principal';
-import { bytesToHex } from '../crypto/derive';
+import { bytesToHex } from '../encoding';
 
 async function fingerprint(apiKey: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(apiKey));

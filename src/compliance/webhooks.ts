@@ -10,6 +10,7 @@
  */
 import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
+import { bytesToHex } from '../encoding';
 
 export const WEBHOOK_EVENTS = [
   'recording.started',
@@ -77,7 +78,7 @@ export function webhookBody(message: WebhookMessage): string {
 export async function signWebhook(secret: string, body: string, unixSeconds: number): Promise<string> {
   const key = await crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
   const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(`${unixSeconds}.${body}`)));
-  return `t=${unixSeconds},v1=${Array.from(mac, (b) => b.toString(16).padStart(2, '0')).join('')}`;
+  return `t=${unixSeconds},v1=${bytesToHex(mac)}`;
 }
 
 /** 10 s after the first failed attempt, doubling, at most an hour. */

@@ -2,33 +2,11 @@
  * Purpose-bound keys derived from MASTER_ENCRYPTION_KEY with HKDF-SHA-256. Each purpose has its
  * own `info` label, so the audit-chain key can never be used to sign a playback URL.
  */
+import { base64ToBytes, bytesToHex } from '../encoding';
+
 export type KeyPurpose = 'audit-chain' | 'playback-url' | 'phone-anonymization' | 'user-secret-wrap' | 'webhook-id';
 
 const masterCache = new Map<string, Promise<CryptoKey>>();
-
-export function base64ToBytes(b64: string): Uint8Array {
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-export function bytesToBase64(bytes: Uint8Array): string {
-  let bin = '';
-  for (let i = 0; i < bytes.length; i += 0x8000) bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-  return btoa(bin);
-}
-
-export function bytesToHex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
-export function hexToBytes(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0 || /[^0-9a-f]/i.test(hex)) throw new TypeError('invalid hex');
-  const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
-  return out;
-}
 
 /** The master key as an HKDF base key (imported once per isolate). */
 export function importMasterKey(masterB64: string): Promise<CryptoKey> {

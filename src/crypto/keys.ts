@@ -10,7 +10,8 @@ import type { Database } from '../context';
 import { recordings, userKeys } from '../db/schema';
 import { AppError } from '../errors';
 import { AES_KEY_SIZE, GCM_IV_SIZE, GCM_TAG_SIZE, IntegrityError, importAesKey, openAesGcm, sealAesGcm } from './aes-gcm';
-import { bytesToBase64, deriveBytes, importMasterKey } from './derive';
+import { bytesToBase64 } from '../encoding';
+import { deriveBytes, importMasterKey } from './derive';
 
 /** The user's key of that version was destroyed (crypto-shredded) or never existed. */
 export class KeyUnavailable extends AppError {

@@ -3,6 +3,7 @@ import { and, desc, eq, exists, gte, inArray, isNull, lt, lte, or, sql, type SQL
 import type { Database } from '../context';
 import { AppError } from '../errors';
 import { recordingPermissions, recordings, renditions, transcripts } from './schema';
+import { base64UrlToBytes, bytesToBase64Url } from '../encoding';
 
 export type RecordingRow = typeof recordings.$inferSelect;
 export type NewRecording = typeof recordings.$inferInsert;
@@ -53,11 +54,11 @@ export interface ListFilters {
   cursor?: string;
 }
 
-const encodeCursor = (row: RecordingRow) => btoa(`${row.createdAt}|${row.id}`).replace(/=+$/, '').replace(/\+/g, '-').replace(/\//g, '_');
+const encodeCursor = (row: RecordingRow) => bytesToBase64Url(new TextEncoder().encode(`${row.createdAt}|${row.id}`));
 
 function decodeCursor(cursor: string): { createdAt: string; id: string } {
   try {
-    const [createdAt, id] = atob(cursor.replace(/-/g, '+').replace(/_/g, '/')).split('|');
+    const [createdAt, id] = new TextDecoder().decode(base64UrlToBytes(cursor)).split('|');
     if (!createdAt || !id || Number.isNaN(Date.parse(createdAt))) throw new Error('shape');
     return { createdAt, id };
   } catch {

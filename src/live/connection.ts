@@ -15,6 +15,7 @@ import { callStub } from './routing';
 import { ENGINE_IO, SocketIoDecoder, connectErrorFrames, connectFrames, eventCommand, eventFrames, openFrame, pingFrame, pongFrame } from './socket-io';
 import type { LiveCall } from '../../durable-objects/live-call';
 import type { CallOwner } from './call-recorder';
+import { bytesToBase64Url } from '../encoding';
 
 export type LiveProtocol = 'plain' | 'socketio';
 
@@ -53,7 +54,7 @@ const MAX_BATCH_BYTES = 2 * 1024 * 1024;
 /** A Socket.IO client that has not connected the namespace by then is disconnected. */
 const CONNECT_TIMEOUT_MS = 45_000;
 
-const randomId = () => btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(15)))).replace(/\+/g, '-').replace(/\//g, '_');
+const randomId = () => bytesToBase64Url(crypto.getRandomValues(new Uint8Array(15)));
 
 export class LiveConnection {
   private readonly attachments = new Map<WebSocket, Attachment>();

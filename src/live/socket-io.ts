@@ -8,6 +8,7 @@
 import { decodePacket, encodePacket, type Packet as EnginePacket } from 'engine.io-parser';
 import { Decoder, Encoder, PacketType, type Packet } from 'socket.io-parser';
 import { CallId, StartFields, checkChunk, describeIssue, liveError, type CallEvent, type ErrorEvent, type LiveCommand } from './protocol';
+import { base64ToBytes } from '../encoding';
 
 /** Announced in the open packet: the server pings every pingInterval, the client answers within pingTimeout. */
 export const ENGINE_IO = { pingIntervalMs: 25_000, pingTimeoutMs: 20_000, maxPayload: 1_000_000 } as const;
@@ -106,7 +107,7 @@ function chunkBytes(value: unknown): Uint8Array | null {
   if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   if (typeof value === 'string') {
     try {
-      return Uint8Array.from(atob(value), (c) => c.charCodeAt(0));
+      return base64ToBytes(value);
     } catch {
       return null;
     }

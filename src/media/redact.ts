@@ -39,6 +39,7 @@ import { ffmpegFetch, type FfmpegBindings } from './ffmpeg-client';
 import { enqueueProcessing } from './jobs';
 import { RENDITIONS } from './process-recording';
 import { watchReads } from './watched-stream';
+import { bytesToHex } from '../encoding';
 
 /** The server's own limit (MAX_SECONDS, 600 by default) plus the time to send the body. */
 const REQUEST_TIMEOUT_MS = 12 * 60_000;
@@ -100,7 +101,7 @@ async function refusal(response: Response): Promise<AppError> {
 
 /** `recordings/<id>/original-r<n>-<random>.enc`: random, so that two racing runs never share a key. */
 function redactedObjectKey(recordingId: string, redaction: number): string {
-  const suffix = Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, '0')).join('');
+  const suffix = bytesToHex(crypto.getRandomValues(new Uint8Array(4)));
   return objectKeyFor(recordingId).replace(/[^/]+$/, `original-r${redaction}-${suffix}.enc`);
 }
 

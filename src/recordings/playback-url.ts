@@ -3,7 +3,8 @@
  * HMAC-SHA-256, under a key derived from the master key for this purpose only, of the id, quality
  * and expiry. Verification is constant time (Web Crypto `verify`); expired or altered → 403.
  */
-import { deriveHmacKey, hexToBytes, hmacHex } from '../crypto/derive';
+import { deriveHmacKey, hmacHex } from '../crypto/derive';
+import { hexToBytes } from '../encoding';
 import { AppError } from '../errors';
 
 export type Quality = 'original' | 'high' | 'low';

@@ -5,6 +5,7 @@
  * it is built directly. This module imports nothing: config.ts imports it, and Node loads it with
  * type stripping, so it must stay erasable TypeScript without dependencies.
  */
+import { base64ToBytes } from '../encoding';
 
 export interface AzureConnection {
   accountName: string;
@@ -61,7 +62,7 @@ export function parseConnectionString(connectionString: string): AzureConnection
   }
   let keyLength = 0;
   try {
-    keyLength = atob(accountKey).length;
+    keyLength = base64ToBytes(accountKey).length;
   } catch {
     throw new InvalidConnectionString('has an AccountKey that is not base64');
   }

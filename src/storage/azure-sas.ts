@@ -9,6 +9,7 @@
  * storageservices/create-service-sas): sixteen fields joined by "\n", every absent optional field
  * an empty string that keeps its newline, HMAC-SHA256 with the base64-decoded account key.
  */
+import { base64ToBytes, bytesToBase64 } from '../encoding';
 
 /** Signed version (`sv`): the string-to-sign below is the one defined for 2020-12-06 and later. */
 export const SAS_VERSION = '2022-11-02';
@@ -71,20 +72,14 @@ export function serviceSasStringToSign(request: ServiceSasRequest): string {
 
 /** Imports a base64 account key for HMAC-SHA256 signing; the key cannot be exported again. */
 export async function importAccountKey(base64Key: string): Promise<CryptoKey> {
-  const raw = Uint8Array.from(atob(base64Key), (c) => c.charCodeAt(0));
+  const raw = base64ToBytes(base64Key);
   return crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-}
-
-function toBase64(bytes: ArrayBuffer): string {
-  let binary = '';
-  for (const byte of new Uint8Array(bytes)) binary += String.fromCharCode(byte);
-  return btoa(binary);
 }
 
 /** The SAS query string (without `?`) for `request`, signed with `key`. */
 export async function signServiceSas(key: CryptoKey, request: ServiceSasRequest): Promise<string> {
   const stringToSign = serviceSasStringToSign(request);
-  const signature = toBase64(await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(stringToSign)));
+  const signature = bytesToBase64(new Uint8Array(await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(stringToSign))));
   const forBlob = request.blob !== undefined;
   const query = new URLSearchParams({ sv: request.version ?? SAS_VERSION, spr: request.protocol });
   if (request.startsOn) query.set('st', sasTime(request.startsOn));

@@ -19,6 +19,7 @@ import { type AzureConnection, CONTAINER_NAME_RULE, InvalidConnectionString, isV
 import { importAccountKey, SAS_VERSION, signServiceSas } from './azure-sas';
 import type { BlobHead, BlobObject, BlobStore, ByteRange, MultipartUpload, StorageTier, TierChange, UploadedPart } from './blob-store';
 import { StorageUnavailable, roundTripProbe } from './blob-store';
+import { base64UrlToBytes, bytesToBase64, bytesToBase64Url, bytesToHex } from '../encoding';
 
 export interface AzureBlobStoreOptions {
   connectionString: string;
@@ -82,17 +83,16 @@ function isNotFound(error: unknown): boolean {
 }
 
 function toBase64Url(text: string): string {
-  return btoa(String.fromCharCode(...new TextEncoder().encode(text))).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+  return bytesToBase64Url(new TextEncoder().encode(text));
 }
 
 function fromBase64Url(text: string): string {
-  const binary = atob(text.replace(/-/g, '+').replace(/_/g, '/'));
-  return new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+  return new TextDecoder().decode(base64UrlToBytes(text));
 }
 
 /** Fixed length: 16-hex token, ':', 5-digit part number → 22 bytes → 32 base64 characters. */
 function blockId(token: string, partNumber: number): string {
-  return btoa(`${token}:${String(partNumber).padStart(5, '0')}`);
+  return bytesToBase64(new TextEncoder().encode(`${token}:${String(partNumber).padStart(5, '0')}`));
 }
 
 export class AzureBlobStore implements BlobStore {
@@ -136,7 +136,7 @@ export class AzureBlobStore implements BlobStore {
   }
 
   async createMultipart(key: string, contentType?: string): Promise<MultipartUpload> {
-    const token = [...crypto.getRandomValues(new Uint8Array(8))].map((b) => b.toString(16).padStart(2, '0')).join('');
+    const token = bytesToHex(crypto.getRandomValues(new Uint8Array(8)));
     return this.resumeMultipart(key, contentType ? `${token}.${toBase64Url(contentType)}` : token);
   }
 

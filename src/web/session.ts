@@ -1,9 +1,10 @@
 /**
  * Who is signed in. The credential lives in sessionStorage (one tab, gone when it closes), never
  * in a cookie: the API reads `Authorization` / `X-API-Key`, so nothing is sent implicitly.
- * In local mode a developer may mint a token in the page from the JWT secret (HS256 through Web
- * Crypto); the secret is used once and not stored.
+ * In local mode a developer may mint a token in the page from the JWT secret (HS256 with jose,
+ * which runs on the browser's Web Crypto); the secret is used once and not stored.
  */
+import { decodeJwt, SignJWT, type JWTPayload } from 'jose';
 import type { Role } from './api-types';
 
 export type Credentials = { kind: 'token'; token: string } | { kind: 'apiKey'; apiKey: string };
@@ -24,18 +25,6 @@ export function isLocalMode(hostname = location.hostname): boolean {
   return hostname === 'localhost' || hostname === '127.0.0.1' || hostname === '[::1]' || hostname.endsWith('.localhost');
 }
 
-function base64UrlDecode(part: string): string {
-  const base64 = part.replace(/-/g, '+').replace(/_/g, '/').padEnd(Math.ceil(part.length / 4) * 4, '=');
-  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
-  return new TextDecoder().decode(bytes);
-}
-
-function base64UrlEncode(bytes: Uint8Array): string {
-  let binary = '';
-  for (const byte of bytes) binary += String.fromCharCode(byte);
-  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
-}
-
 /**
  * Reads the claims the page needs to shape itself (who, which role, until when). The signature
  * is the server's business: a forged token only changes what the page offers, never what the
@@ -45,9 +34,9 @@ export function sessionFromToken(raw: string): Session {
   const token = raw.trim().replace(/^Bearer\s+/i, '');
   const parts = token.split('.');
   if (parts.length !== 3) throw new Error('A token has three parts separated by dots (header.payload.signature)');
-  let claims: Record<string, unknown>;
+  let claims: JWTPayload;
   try {
-    claims = JSON.parse(base64UrlDecode(parts[1]!)) as Record<string, unknown>;
+    claims = decodeJwt(token);
   } catch {
     throw new Error('The token’s payload is not readable JSON');
   }
@@ -69,11 +58,12 @@ export function sessionFromApiKey(apiKey: string): Session {
 /** HS256 JWT for `sub` and `role`, signed in the page with the service's JWT secret. */
 export async function mintDevToken(secret: string, sub: string, role: Role, lifetimeSeconds: number): Promise<string> {
   const now = Math.floor(Date.now() / 1000);
-  const encode = (value: object) => base64UrlEncode(new TextEncoder().encode(JSON.stringify(value)));
-  const signingInput = `${encode({ alg: 'HS256', typ: 'JWT' })}.${encode({ sub, role, iat: now, exp: now + lifetimeSeconds })}`;
-  const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign']);
-  const signature = new Uint8Array(await crypto.subtle.sign('HMAC', key, new TextEncoder().encode(signingInput)));
-  return `${signingInput}.${base64UrlEncode(signature)}`;
+  return new SignJWT({ role })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(sub)
+    .setIssuedAt(now)
+    .setExpirationTime(now + lifetimeSeconds)
+    .sign(new TextEncoder().encode(secret));
 }
 
 export function loadSession(): Session | null {

@@ -8,6 +8,7 @@ import { importJWK, type JWK } from 'jose';
 import { describe, expect, it } from 'vitest';
 import vectors from '../vectors/wycheproof/json_web_signature_test.json';
 import { ASYMMETRIC_ALGORITHMS, SYMMETRIC_ALGORITHMS, verifyCompactJws, type KeySource } from '../../src/auth/jwt';
+import { base64UrlToBytes } from '../../src/encoding';
 
 interface Group {
   comment: string;
@@ -22,7 +23,7 @@ const wanted = (g: Group) => ['HS256', 'RS256', 'ES256'].includes(String((g.publ
 async function sourceFor(group: Group): Promise<{ source: KeySource; algorithms: readonly string[] }> {
   const jwk = (group.public ?? group.private)!;
   if (jwk.kty === 'oct') {
-    const raw = Uint8Array.from(atob(jwk.k!.replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0));
+    const raw = base64UrlToBytes(jwk.k!);
     return { source: { kind: 'secret', key: raw }, algorithms: SYMMETRIC_ALGORITHMS };
   }
   const { d: _d, p: _p, q: _q, dp: _dp, dq: _dq, qi: _qi, ...publicJwk } = jwk;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import vectors from '../vectors/wycheproof/aes_gcm_test.json';
 import { IntegrityError, importAesKey, openAesGcm, sealAesGcm } from '../../src/crypto/aes-gcm';
-import { hexToBytes } from '../../src/crypto/derive';
+import { hexToBytes } from '../../src/encoding';
 
 interface AeadVector {
   tcId: number;

@@ -13,7 +13,7 @@ import {
   createSealStream,
   plaintextSize,
 } from '../../src/crypto/chunked';
-import { bytesToHex, hexToBytes } from '../../src/crypto/derive';
+import { bytesToHex, hexToBytes } from '../../src/encoding';
 
 interface ChunkedVector {
   tcId: number;

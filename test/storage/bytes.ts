@@ -3,6 +3,7 @@
  * part by part into a multipart upload (the way uploads reach storage), and SHA-256 of a stream
  * through workerd's DigestStream, so a 100 MB object is never held whole.
  */
+import { bytesToHex } from '../../src/encoding';
 import type { MultipartUpload, UploadedPart } from '../../src/storage/blob-store';
 
 export const MiB = 1024 * 1024;
@@ -16,9 +17,7 @@ export function randomBytes(length: number): Uint8Array {
   return bytes;
 }
 
-export function toHex(buffer: ArrayBuffer): string {
-  return [...new Uint8Array(buffer)].map((b) => b.toString(16).padStart(2, '0')).join('');
-}
+const toHex = (buffer: ArrayBuffer) => bytesToHex(new Uint8Array(buffer));
 
 export async function sha256(data: Uint8Array): Promise<string> {
   return toHex(await crypto.subtle.digest('SHA-256', data));
