@@ -237,7 +237,9 @@ function outlivingCopies(now: Date, provider: BlobStore['provider'], keyKept: bo
     {
       what: 'Durable Object point-in-time recovery',
       until: after(30 * DAY_MS),
-      detail: "Live-call objects keep 30 days of storage history: chunks of this user's live calls could be recovered until then, encrypted under their data keys.",
+      detail: keyKept
+        ? "Live-call objects keep 30 days of storage history. Every byte of audio they ever held (frames waiting for their 16 KiB chunk, chunks that arrived early, sealed chunks before upload) was stored sealed with AES-256-GCM under keys derived from each recording's data key; the user key that unwraps those data keys is kept for the recordings on legal hold, so until then that history stays readable with it."
+        : "Live-call objects keep 30 days of storage history. Every byte of audio they ever held (frames waiting for their 16 KiB chunk, chunks that arrived early, sealed chunks before upload) was stored sealed with AES-256-GCM under keys derived from each recording's data key, which nothing can unwrap any more: the user key that wrapped them is destroyed, so that history cannot be opened.",
     },
     {
       what: 'Caches of signed playback URLs',
@@ -270,7 +272,9 @@ function outlivingCopies(now: Date, provider: BlobStore['provider'], keyKept: bo
     {
       what: 'A live call in progress',
       until: null,
-      detail: 'A live call still running for this user becomes a new recording when it stops; erase again after it ends.',
+      detail: keyKept
+        ? 'A live call still running for this user: its recording row is erased now and the call object discards its audio when the call ends (the finished object is deleted, not kept).'
+        : 'A live call still running for this user: its recording row is erased now, and the call keeps nothing: when it ends its finished object is deleted (the row is gone), and once the call object has been evicted its stored audio cannot be opened at all (the user key is destroyed), so the call ends at its next frame. A call started after this erasure is a new recording under a new key.',
     },
   ];
   if (provider !== 'r2') {

@@ -5,6 +5,7 @@
  * denials), run on a request built from them.
  */
 import { Hono } from 'hono';
+import { decodeJwt } from 'jose';
 import { authenticateRequest } from '../auth/middleware';
 import type { Principal } from '../auth/principal';
 import { getConfig } from '../config';
@@ -30,14 +31,29 @@ app.onError((error) => {
   throw error;
 });
 
-/** The principal the credentials name, or null when they are missing or invalid (the denial is audited). */
-export async function authenticateCredentials(env: Bindings, auth: unknown, requestId: string): Promise<Principal | null> {
+/**
+ * When credentials that were just verified stop being valid, in ms: the JWT's `exp` plus the
+ * clock tolerance verification allows; null for an API key (no expiry).
+ */
+export function credentialsExpireAt(token: string | undefined, toleranceSeconds: number): number | null {
+  if (token === undefined) return null;
+  const { exp } = decodeJwt(token);
+  return typeof exp === 'number' ? (exp + toleranceSeconds) * 1000 : null;
+}
+
+/** The principal the credentials name and when they expire, or null when they are missing or invalid (the denial is audited). */
+export async function authenticateCredentials(env: Bindings, auth: unknown, requestId: string): Promise<{ principal: Principal; expiresAtMs: number | null } | null> {
   const fields = typeof auth === 'object' && auth !== null ? (auth as Record<string, unknown>) : {};
   const headers = new Headers({ 'x-request-id': requestId });
+  let token: string | undefined;
   if (typeof fields.apiKey === 'string') headers.set('x-api-key', fields.apiKey);
-  else if (typeof fields.token === 'string') headers.set('authorization', `Bearer ${fields.token.replace(/^Bearer\s+/i, '')}`);
+  else if (typeof fields.token === 'string') {
+    token = fields.token.replace(/^Bearer\s+/i, '');
+    headers.set('authorization', `Bearer ${token}`);
+  }
   const response = await app.request('/socket.io/', { headers }, env);
   if (response.status === 401) return null;
   if (!response.ok) throw new Error(`authentication answered ${response.status}`);
-  return (await response.json()) as Principal;
+  const principal = (await response.json()) as Principal;
+  return { principal, expiresAtMs: credentialsExpireAt(token, getConfig(env).JWT_CLOCK_TOLERANCE_SECONDS) };
 }

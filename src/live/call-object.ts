@@ -1,6 +1,6 @@
 /**
- * A call's encrypted object, written while the call goes on: plaintext from the call's storage is
- * sealed into the chunked format as 16 KiB chunks fill (the format needs no look-ahead), full
+ * A call's encrypted object, written while the call goes on: frames from the call's storage are
+ * opened and sealed into the chunked format as 16 KiB chunks fill (the format needs no look-ahead), full
  * parts go to a multipart upload in the background, and at the end the rest is uploaded and the
  * upload completed (or, for a call shorter than one part, the object is put whole). Every part is
  * rebuilt from stored sealed chunks and the header, so a part uploaded again after a restart is
@@ -9,22 +9,20 @@
 import { eq } from 'drizzle-orm';
 import { getConfig, type Config } from '../config';
 import { createDb, type Bindings, type Database } from '../context';
-import { CHUNK_SIZE, ChunkSealer, TAG_SIZE } from '../crypto/chunked';
-import { unwrapRecordingKey } from '../crypto/keys';
+import { CHUNK_SIZE, TAG_SIZE } from '../crypto/chunked';
 import { openUploads } from '../db/schema';
 import { describeError, type Logger } from '../observability/logger';
 import { objectKeyFor } from '../recordings/upload';
 import type { BlobStore, MultipartUpload } from '../storage/blob-store';
 import { createBlobStore } from '../storage/select';
+import type { CallKeys } from './call-keys';
 import type { CallState, CallStore } from './call-store';
 import { PART_SIZE, assembleRange, fullPartsAvailable, lastChunkBefore, objectLength, partRange } from './object-layout';
 
 /** After a failed part upload, wait before trying again (the audio stays in the call's storage meanwhile). */
 const UPLOAD_RETRY_MS = 5_000;
-const encoder = new TextEncoder();
 
 export class CallObjectWriter {
-  private sealer?: Promise<ChunkSealer>;
   private upload?: MultipartUpload;
   private uploading?: Promise<void>;
   private retryUploadAfter = 0;
@@ -33,6 +31,7 @@ export class CallObjectWriter {
   constructor(
     private readonly env: Bindings,
     private readonly store: CallStore,
+    private readonly keys: CallKeys,
     private readonly log: Logger,
   ) {}
 
@@ -48,33 +47,15 @@ export class CallObjectWriter {
     return createBlobStore(this.env, this.config);
   }
 
-  /** A new call's sealer, made from the data key while it is at hand (later ones unwrap it from storage). */
-  adopt(sealer: Promise<ChunkSealer> | undefined): void {
-    this.sealer = sealer;
-  }
-
   /** No more background uploads: waits for the one under way, before the end of the call takes over. */
   async close(): Promise<void> {
     this.closing = true;
     await this.uploading;
   }
 
-  private sealerFor(state: CallState): Promise<ChunkSealer> {
-    if (!this.sealer) {
-      const sealer = (async () => {
-        const dataKey = await unwrapRecordingKey(this.db, this.config.MASTER_ENCRYPTION_KEY, state.owner, state.keyVersion, state.wrappedKey, state.recordingId);
-        return ChunkSealer.create(dataKey, encoder.encode(state.recordingId), state.salt);
-      })();
-      sealer.catch(() => {
-        if (this.sealer === sealer) this.sealer = undefined;
-      });
-      this.sealer = sealer;
-    }
-    return this.sealer;
-  }
-
-  /** The first `length` unsealed plaintext bytes, and where the stream stands after them. */
-  private takePlaintext(state: CallState, length: number): { plaintext: Uint8Array; consumedThrough: number | null; offset: number } {
+  /** The first `length` plaintext bytes not yet in chunks (frames opened), and where the stream stands after them. */
+  private async takePlaintext(state: CallState, length: number): Promise<{ plaintext: Uint8Array; consumedThrough: number | null; offset: number }> {
+    const { frames } = await this.keys.for(state);
     const plaintext = new Uint8Array(length);
     let filled = 0;
     let consumedThrough: number | null = null;
@@ -82,9 +63,10 @@ export class CallObjectWriter {
     let start = state.streamOffset;
     for (const row of this.store.streamRows()) {
       if (filled === length) break;
-      const available = row.data.length - start;
+      const data = await frames.open(row.seq, row.data);
+      const available = data.length - start;
       const take = Math.min(available, length - filled);
-      plaintext.set(row.data.subarray(start, start + take), filled);
+      plaintext.set(data.subarray(start, start + take), filled);
       filled += take;
       if (take === available) {
         consumedThrough = row.seq;
@@ -98,12 +80,17 @@ export class CallObjectWriter {
     return { plaintext, consumedThrough, offset };
   }
 
+  /** The call's first `length` plaintext bytes (or all it has), while none of them is sealed into a chunk yet. */
+  async firstBytes(state: CallState, length: number): Promise<Uint8Array> {
+    return (await this.takePlaintext(state, Math.min(length, state.streamBytes))).plaintext;
+  }
+
   async sealFullChunks(): Promise<void> {
     const state = this.store.state()!;
     const count = Math.floor(state.streamBytes / CHUNK_SIZE);
     if (count === 0) return;
-    const { plaintext, consumedThrough, offset } = this.takePlaintext(state, count * CHUNK_SIZE);
-    const sealer = await this.sealerFor(state);
+    const { plaintext, consumedThrough, offset } = await this.takePlaintext(state, count * CHUNK_SIZE);
+    const sealer = (await this.keys.for(state)).chunks;
     const sealed = await Promise.all(
       Array.from({ length: count }, (_, i) => sealer.sealChunk(state.sealedChunks + i, plaintext.subarray(i * CHUNK_SIZE, (i + 1) * CHUNK_SIZE), false)),
     );
@@ -113,8 +100,8 @@ export class CallObjectWriter {
   /** The final chunk is always shorter than CHUNK_SIZE (possibly empty): the end-of-message mark. */
   async sealFinalChunk(): Promise<void> {
     const state = this.store.state()!;
-    const { plaintext } = this.takePlaintext(state, state.streamBytes);
-    const sealer = await this.sealerFor(state);
+    const { plaintext } = await this.takePlaintext(state, state.streamBytes);
+    const sealer = (await this.keys.for(state)).chunks;
     const sealed = await sealer.sealChunk(state.sealedChunks, plaintext, true);
     this.store.commitSealed([sealed], plaintext.length, null, 0, true);
   }
@@ -161,7 +148,7 @@ export class CallObjectWriter {
 
   /** Part `part` of an object of `length` bytes, rebuilt from the header and the stored sealed chunks. */
   private async uploadPart(state: CallState, part: number, length: number): Promise<void> {
-    const sealer = await this.sealerFor(state);
+    const sealer = (await this.keys.for(state)).chunks;
     const upload = await this.multipart(state);
     const { start, end } = partRange(part, length);
     const bytes = assembleRange(start, end, sealer.header, (k) => this.store.sealedChunk(k));
@@ -174,7 +161,7 @@ export class CallObjectWriter {
     const length = objectLength(state.sealedChunks, state.finalChunkSize! + TAG_SIZE);
     const key = objectKeyFor(state.recordingId);
     if (!state.uploadId && length <= PART_SIZE) {
-      const sealer = await this.sealerFor(state);
+      const sealer = (await this.keys.for(state)).chunks;
       await this.blobs.putBytes(key, assembleRange(0, length, sealer.header, (k) => this.store.sealedChunk(k)), 'application/octet-stream');
     } else {
       for (let part = this.store.parts().length + 1; (part - 1) * PART_SIZE < length; part++) await this.uploadPart(state, part, length);

@@ -1,8 +1,10 @@
 /**
  * One live call, inside its call object: takes chunks in sequence order, makes each durable in
- * SQLite before it is acknowledged, seals the audio into the chunked format as 16 KiB chunks fill,
- * uploads equal parts to a multipart upload as they fill, and at the end (stop, idle alarm,
- * maximum duration) completes the object, writes the Recording and queues its processing.
+ * SQLite (sealed) before it is acknowledged, checks that the call's first bytes are the declared
+ * audio format, seals the audio into the chunked format as 16 KiB chunks fill, uploads equal
+ * parts to a multipart upload as they fill, keeps the `recording` row's size current, and at the
+ * end (stop, idle alarm, maximum duration) completes the object, finishes the Recording and
+ * queues its processing.
  *
  * Operations run one at a time (`serial`): sealing and finalizing await, and the next chunk must
  * see the state the previous one left. The object itself is written by call-object.ts, full parts
@@ -12,14 +14,17 @@ import { appendAudit } from '../compliance/audit-chain';
 import { emitEvent } from '../compliance/webhooks';
 import { getConfig, type Config } from '../config';
 import { createDb, type Bindings, type Database } from '../context';
-import { CHUNK_SIZE, ChunkSealer, TAG_SIZE } from '../crypto/chunked';
-import { activeUserKey, newDataKey, wrapDataKey } from '../crypto/keys';
+import { CHUNK_SIZE, TAG_SIZE } from '../crypto/chunked';
+import { KeyUnavailable, activeUserKey, newDataKey, wrapDataKey } from '../crypto/keys';
 import { getConsent } from '../db/consents';
-import { findRecording, insertRecording, newRecordingId, type NewRecording } from '../db/recordings';
-import { CONTENT_TYPES, type AudioFormat } from '../media/audio-format';
+import { failLiveRecording, finishLiveRecording, insertLiveRecording, reportLiveSize } from '../db/live-recordings';
+import { newRecordingId } from '../db/recordings';
+import { CONTENT_TYPES, SNIFF_BYTES, detectAudioFormat } from '../media/audio-format';
 import { enqueueProcessing } from '../media/jobs';
 import { describeError, type Logger } from '../observability/logger';
 import { objectKeyFor } from '../recordings/upload';
+import { createBlobStore } from '../storage/select';
+import { CallKeys, sealersFor } from './call-keys';
 import { CallObjectWriter } from './call-object';
 import { CallStore, type CallState } from './call-store';
 import { objectLength } from './object-layout';
@@ -32,7 +37,8 @@ const KEEP_FINISHED_MS = 86_400_000;
 const FINALIZE_RETRY_MS = 30_000;
 /** A place in the per-user registry outlives the maximum call duration by this much before it counts as abandoned. */
 const STALE_CLAIM_MARGIN_MS = 3_600_000;
-const encoder = new TextEncoder();
+/** The `recording` row's size trails the acked bytes by at most this much. */
+const SIZE_REPORT_MS = 10_000;
 
 export interface CallOwner {
   id: string;
@@ -48,8 +54,10 @@ interface StartInput {
 
 export class CallRecorder {
   private readonly store: CallStore;
+  private readonly keys: CallKeys;
   private readonly object: CallObjectWriter;
   private queue: Promise<unknown> = Promise.resolve();
+  private sizeReport: { lastMs: number; busy: boolean; pending?: { recordingId: string; size: number } } = { lastMs: 0, busy: false };
 
   constructor(
     private readonly env: Bindings,
@@ -57,7 +65,8 @@ export class CallRecorder {
     private readonly log: Logger,
   ) {
     this.store = new CallStore(storage);
-    this.object = new CallObjectWriter(env, this.store, log);
+    this.keys = new CallKeys(env);
+    this.object = new CallObjectWriter(env, this.store, this.keys, log);
   }
 
   private get config(): Config {
@@ -94,6 +103,10 @@ export class CallRecorder {
         try {
           answers.push(await this.apply(owner, connection, command));
         } catch (error) {
+          if (error instanceof KeyUnavailable) {
+            answers.push(await this.endWithoutKey());
+            continue;
+          }
           this.log.error('live command failed', { command: command.kind, ...describeError(error) });
           answers.push([liveError('service_unavailable', 'The command failed; send it again (chunks: everything without an ack)')]);
         }
@@ -122,6 +135,10 @@ export class CallRecorder {
     const { callId } = input.fields;
     const now = Date.now();
     const existing = this.store.state();
+    if (input.owner.role === 'auditor') {
+      await this.audit(input.owner, 'recording.live_start', existing?.recordingId ?? null, 'denied', { callId, reason: 'role' });
+      return [liveError('forbidden', 'Auditors may read metadata and the audit log, never record a call', callId)];
+    }
     if (existing && existing.phase !== 'recording') return [finished(existing)];
     const consent = await getConsent(this.db, input.owner.id);
     if (!consent.consents.recording) {
@@ -137,20 +154,41 @@ export class CallRecorder {
       await this.audit(input.owner, 'recording.live_start', null, 'denied', { callId, reason: 'too_many_calls' });
       return [liveError('too_many_calls', `At most ${LIVE_LIMITS.maxCallsPerUser} calls may be recorded at once; stop one first`, callId)];
     }
+    const recordingId = newRecordingId(now);
+    let rowInserted = false;
     try {
-      const recordingId = newRecordingId(now);
       const { version, key } = await activeUserKey(this.db, this.config.MASTER_ENCRYPTION_KEY, input.owner.id);
       const dataKey = newDataKey();
       const wrappedKey = await wrapDataKey(key, dataKey, recordingId);
-      const sealer = ChunkSealer.create(dataKey, encoder.encode(recordingId));
-      const { salt } = await sealer;
-      this.object.adopt(sealer);
+      const sealers = sealersFor(dataKey, recordingId);
+      const { salt } = (await sealers).chunks;
+      this.keys.adopt(sealers);
+      const format = input.fields.format;
+      const startTime = new Date(now).toISOString();
+      // Visible (status `recording`) from `started` on; the state below is what makes the call real.
+      await insertLiveRecording(this.db, {
+        id: recordingId,
+        callId,
+        userId: input.owner.id,
+        callerPhone: input.fields.callerPhone ?? null,
+        receiverPhone: input.fields.receiverPhone ?? null,
+        startTime,
+        format,
+        contentType: CONTENT_TYPES[format],
+        size: 0,
+        status: 'recording',
+        storageTier: 'hot',
+        legalHold: false,
+        createdAt: startTime,
+        updatedAt: startTime,
+      });
+      rowInserted = true;
       this.store.create({
         owner: input.owner.id,
         ownerRole: input.owner.role,
         callId,
         recordingId,
-        format: input.fields.format,
+        format,
         callerPhone: input.fields.callerPhone ?? null,
         receiverPhone: input.fields.receiverPhone ?? null,
         keyVersion: version,
@@ -160,12 +198,15 @@ export class CallRecorder {
         startedMs: now,
       });
       await this.storage.setAlarm(now + this.idleMs());
-      await this.audit(input.owner, 'recording.live_start', recordingId, 'success', { callId, format: input.fields.format });
+      await this.audit(input.owner, 'recording.live_start', recordingId, 'success', { callId, format });
       await emitEvent({ queue: this.env.MEDIA_QUEUE, config: this.config }, 'recording.started', { recordingId, userId: input.owner.id, callId });
       return [startedEvent(this.store.state()!)];
     } catch (error) {
-      this.object.adopt(undefined);
-      if (!this.store.state()) await registry.releaseCall(callId);
+      if (!this.store.state()) {
+        this.keys.adopt(undefined);
+        if (rowInserted) await failLiveRecording(this.db, recordingId, 'The call could not be started', new Date().toISOString()).catch(() => undefined);
+        await registry.releaseCall(callId);
+      }
       throw error;
     }
   }
@@ -189,20 +230,87 @@ export class CallRecorder {
     }
     const paused = state.pausedAtMs !== null;
     const ack: CallEvent = paused ? { type: 'ack', callId, sequence, dropped: true } : { type: 'ack', callId, sequence };
+    if (sequence > state.nextSequence && !paused && state.bufferedBytes + data.length > LIVE_LIMITS.maxBufferedBytes) {
+      return [liveError('sequence_out_of_window', `too much audio is waiting for sequence ${state.nextSequence}; resend from there`, callId)];
+    }
+    const sealed = paused ? null : await (await this.keys.for(state)).frames.seal(sequence, data);
     if (sequence > state.nextSequence) {
-      if (!paused && state.bufferedBytes + data.length > LIVE_LIMITS.maxBufferedBytes) {
-        return [liveError('sequence_out_of_window', `too much audio is waiting for sequence ${state.nextSequence}; resend from there`, callId)];
-      }
-      this.store.buffer(sequence, paused ? null : data, now);
+      this.store.buffer(sequence, sealed, now);
       return [ack];
     }
-    this.store.append(state, paused ? null : data, now);
+    this.store.append(state, sealed, now);
+    const after = this.store.state()!;
+    if (state.plaintextSize < SNIFF_BYTES && after.plaintextSize >= SNIFF_BYTES) {
+      const refused = await this.checkFormat(after);
+      if (refused) return refused;
+    }
+    this.reportSize(after.recordingId, after.plaintextSize);
     // Most chunks leave the unsealed tail short of a full chunk: nothing more to do then.
-    if (state.streamBytes + (paused ? 0 : data.length) + state.bufferedBytes >= CHUNK_SIZE) {
+    if (after.streamBytes >= CHUNK_SIZE) {
       await this.object.sealFullChunks();
       this.object.pumpParts();
     }
     return [ack];
+  }
+
+  /**
+   * The upload gate's sniffer on the call's first bytes: a call whose audio is not the declared
+   * format (or no known audio at all) is refused and ended, its audio discarded, before FFmpeg or
+   * anyone else ever reads it. The answers to the chunk that completed the first bytes, or null.
+   */
+  private async checkFormat(state: CallState): Promise<CallEvent[] | null> {
+    const sniffed = detectAudioFormat(await this.object.firstBytes(state, SNIFF_BYTES));
+    if (sniffed === state.format) return null;
+    const now = Date.now();
+    this.store.discardAudio(now, 'unsupported_format');
+    await failLiveRecording(this.db, state.recordingId, `Invalid file format: the audio is not ${state.format}`, new Date(now).toISOString());
+    await registryStub(this.env, state.owner).releaseCall(state.callId);
+    await this.storage.setAlarm(now + KEEP_FINISHED_MS);
+    await this.audit({ id: state.owner, role: state.ownerRole }, 'recording.live_refused', state.recordingId, 'denied', {
+      callId: state.callId,
+      reason: 'unsupported_format',
+      declared: state.format,
+      sniffed,
+    });
+    return [liveError('unsupported_media_type', `Invalid file format: the call's first bytes are not ${state.format} audio; the call is ended and nothing of it is kept`, state.callId)];
+  }
+
+  /**
+   * The owner's key was destroyed during the call (a GDPR erasure): the frames stored here can no
+   * longer be opened, so the call ends with nothing kept, rather than retrying forever.
+   */
+  private async endWithoutKey(): Promise<CallEvent[]> {
+    const state = this.store.state()!;
+    const now = Date.now();
+    this.keys.adopt(undefined);
+    this.store.discardAudio(now, 'key_destroyed');
+    await failLiveRecording(this.db, state.recordingId, 'The encryption key of this recording was destroyed', new Date(now).toISOString());
+    await registryStub(this.env, state.owner).releaseCall(state.callId);
+    await this.storage.setAlarm(now + KEEP_FINISHED_MS);
+    await this.audit({ id: state.owner, role: state.ownerRole }, 'recording.live_discarded', state.recordingId, 'success', { callId: state.callId, reason: 'key_destroyed' });
+    return [liveError('call_finished', 'The encryption key of this call was destroyed (an erasure): the call is ended and nothing of it is kept', state.callId)];
+  }
+
+  /** Keep the `recording` row's size current, at most one D1 write per SIZE_REPORT_MS, off the ack path. */
+  private reportSize(recordingId: string, size: number): void {
+    const report = this.sizeReport;
+    report.pending = { recordingId, size };
+    if (report.busy) return;
+    report.busy = true;
+    setTimeout(async () => {
+      const pending = report.pending!;
+      report.pending = undefined;
+      try {
+        await reportLiveSize(this.db, pending.recordingId, pending.size);
+      } catch (error) {
+        this.log.warn('live size report failed; the next one catches up', describeError(error));
+      }
+      report.lastMs = Date.now();
+      report.busy = false;
+      // A chunk acked during the write left a newer size: it goes in the next report.
+      const newer = this.sizeReport.pending as { recordingId: string; size: number } | undefined;
+      if (newer) this.reportSize(newer.recordingId, newer.size);
+    }, Math.max(0, report.lastMs + SIZE_REPORT_MS - Date.now()));
   }
 
   private pause(): CallEvent[] {
@@ -263,6 +371,10 @@ export class CallRecorder {
         const events = await this.finalize(reason);
         if (state.connection) await connectionStub(this.env, state.connection).deliver(events).catch(() => undefined);
       } catch (error) {
+        if (error instanceof KeyUnavailable) {
+          await this.endWithoutKey();
+          return;
+        }
         this.log.error('live call finalization failed; retrying later', { recordingId: state.recordingId, reason, ...describeError(error) });
         await this.storage.setAlarm(now + FINALIZE_RETRY_MS);
       }
@@ -288,7 +400,7 @@ export class CallRecorder {
     }
     if (!state.objectStored) await this.object.storeObject(state);
     if (!state.rowWritten) {
-      await this.writeRecording(state);
+      await this.finishRecording(state);
       await registryStub(this.env, state.owner).releaseCall(state.callId);
       this.store.markRowWritten();
       await this.storage.setAlarm(Date.now() + KEEP_FINISHED_MS);
@@ -296,58 +408,42 @@ export class CallRecorder {
     return [stoppedEvent(this.store.state()!, this.store)];
   }
 
-  private async writeRecording(state: CallState): Promise<void> {
-    const db = this.db;
-    if (!(await findRecording(db, state.recordingId))) {
-      const now = new Date().toISOString();
-      const pauses = this.store.pauses();
-      const gaps = this.store.gaps();
-      const format = state.format as AudioFormat;
-      const row: NewRecording = {
-        id: state.recordingId,
-        callId: state.callId,
-        userId: state.owner,
-        callerPhone: state.callerPhone,
-        receiverPhone: state.receiverPhone,
-        startTime: new Date(state.startedMs).toISOString(),
-        endTime: new Date(state.endedMs ?? Date.now()).toISOString(),
-        durationMs: null,
-        format,
-        contentType: CONTENT_TYPES[format],
-        size: state.plaintextSize,
-        status: 'processing',
-        failureReason: null,
-        storageTier: 'hot',
-        pendingTier: null,
-        legalHold: false,
-        objectKey: objectKeyFor(state.recordingId),
-        ciphertextSize: objectLength(state.sealedChunks, state.finalChunkSize! + TAG_SIZE),
-        wrappedDataKey: state.wrappedKey as NewRecording['wrappedDataKey'],
-        keyVersion: state.keyVersion,
-        pauses: pauses.length > 0 ? pauses : null,
-        gaps: gaps.length > 0 ? gaps : null,
-        redactions: null,
-        createdAt: now,
-        updatedAt: now,
-        deletedAt: null,
-      };
-      await insertRecording(db, row);
-      await this.audit({ id: state.owner, role: state.ownerRole }, 'recording.create', state.recordingId, 'success', {
-        live: true,
-        callId: state.callId,
-        endReason: state.endReason,
-        size: state.plaintextSize,
-        pauses: pauses.length,
-        gaps: gaps.length,
-      });
-      await emitEvent({ queue: this.env.MEDIA_QUEUE, config: this.config }, 'recording.completed', {
-        recordingId: state.recordingId,
-        userId: state.owner,
-        callId: state.callId,
-        size: state.plaintextSize,
-        source: 'live',
-      });
+  /** `recording` → `processing`, or, when the row was deleted or erased during the call, the object goes too. */
+  private async finishRecording(state: CallState): Promise<void> {
+    const pauses = this.store.pauses();
+    const gaps = this.store.gaps();
+    const objectKey = objectKeyFor(state.recordingId);
+    const outcome = await finishLiveRecording(this.db, state.recordingId, {
+      endTime: new Date(state.endedMs ?? Date.now()).toISOString(),
+      size: state.plaintextSize,
+      objectKey,
+      ciphertextSize: objectLength(state.sealedChunks, state.finalChunkSize! + TAG_SIZE),
+      wrappedDataKey: Buffer.from(state.wrappedKey),
+      keyVersion: state.keyVersion,
+      pauses: pauses.length > 0 ? pauses : null,
+      gaps: gaps.length > 0 ? gaps : null,
+    });
+    const owner = { id: state.owner, role: state.ownerRole };
+    if (outcome === 'gone') {
+      await createBlobStore(this.env, this.config).delete(objectKey);
+      await this.audit(owner, 'recording.live_discarded', state.recordingId, 'success', { callId: state.callId, reason: 'deleted during the call' });
+      return;
     }
+    await this.audit(owner, 'recording.create', state.recordingId, 'success', {
+      live: true,
+      callId: state.callId,
+      endReason: state.endReason,
+      size: state.plaintextSize,
+      pauses: pauses.length,
+      gaps: gaps.length,
+    });
+    await emitEvent({ queue: this.env.MEDIA_QUEUE, config: this.config }, 'recording.completed', {
+      recordingId: state.recordingId,
+      userId: state.owner,
+      callId: state.callId,
+      size: state.plaintextSize,
+      source: 'live',
+    });
     await enqueueProcessing(this.env.MEDIA_QUEUE, state.recordingId);
   }
 

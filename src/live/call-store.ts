@@ -1,11 +1,13 @@
 /**
  * The call object's SQLite storage. Hibernation and eviction drop memory, so everything a call
  * needs to go on lives here: its identity and wrapped data key (never the key in clear), the
- * sequence counter, the plaintext not yet sealed, chunks that arrived early, sealed chunks not yet
- * uploaded, the multipart upload and its parts' etags, pauses and gaps. Every method is
- * synchronous (the SQL API is), and each mutation is one transaction, so a chunk that has been
- * acknowledged is on disk whatever happens next.
+ * sequence counter, the audio not yet sealed into chunks and chunks that arrived early (each
+ * frame sealed on its own, src/crypto/live-frames.ts: nothing of a call is stored in clear),
+ * sealed chunks not yet uploaded, the multipart upload and its parts' etags, pauses and gaps.
+ * Every method is synchronous (the SQL API is), and each mutation is one transaction, so a chunk
+ * that has been acknowledged is on disk whatever happens next.
  */
+import { FRAME_OVERHEAD } from '../crypto/live-frames';
 import type { Gap, Pause } from './protocol';
 
 export type CallPhase = 'recording' | 'finalizing' | 'stopped';
@@ -28,11 +30,11 @@ export interface CallState {
   nextSequence: number;
   /** Plaintext bytes taken into the recording so far (sealed or not). */
   plaintextSize: number;
-  /** Plaintext bytes in `stream` not yet sealed. */
+  /** Plaintext bytes in `stream` not yet sealed into chunks. */
   streamBytes: number;
   /** Bytes of the first `stream` row already sealed. */
   streamOffset: number;
-  /** Chunks waiting beyond a hole (dropped-while-paused placeholders included), and their bytes. */
+  /** Chunks waiting beyond a hole (dropped-while-paused placeholders included), and their plaintext bytes. */
   bufferedCount: number;
   bufferedBytes: number;
   /** Full chunks sealed: the index of the next chunk. */
@@ -81,6 +83,8 @@ const bytes = (value: SqlStorageValue): Uint8Array => new Uint8Array(value as Ar
 const num = (value: SqlStorageValue): number => Number(value);
 const optNum = (value: SqlStorageValue): number | null => (value === null ? null : Number(value));
 const optText = (value: SqlStorageValue): string | null => (value === null ? null : String(value));
+/** Plaintext bytes of a stored (sealed) frame. */
+const frameBytes = (stored: Uint8Array | null): number => (stored === null ? 0 : stored.length - FRAME_OVERHEAD);
 
 function toState(row: Row): CallState {
   return {
@@ -163,36 +167,36 @@ export class CallStore {
     return this.sql.exec('select 1 from buffered where seq = ?', sequence).toArray().length > 0;
   }
 
-  /** Keep a chunk that arrived ahead of `nextSequence` (`data` null: it arrived while paused and is dropped). */
-  buffer(sequence: number, data: Uint8Array | null, nowMs: number): void {
+  /** Keep a sealed frame that arrived ahead of `nextSequence` (`sealed` null: it arrived while paused and is dropped). */
+  buffer(sequence: number, sealed: Uint8Array | null, nowMs: number): void {
     this.storage.transactionSync(() => {
-      this.sql.exec('insert into buffered (seq, data) values (?, ?)', sequence, data);
+      this.sql.exec('insert into buffered (seq, data) values (?, ?)', sequence, sealed);
       this.sql.exec(
         'update call_state set buffered_count = buffered_count + 1, buffered_bytes = buffered_bytes + ?, last_activity_ms = ? where id = 1',
-        data?.length ?? 0,
+        frameBytes(sealed),
         nowMs,
       );
     });
   }
 
   /**
-   * Take chunk `state.nextSequence` into the recording (`data` null: dropped while paused, only
-   * the sequence advances), then every buffered chunk that now follows without a hole. Two
-   * statements in the common case (nothing buffered): this runs for every chunk.
+   * Take sealed frame `state.nextSequence` into the recording (`sealed` null: dropped while
+   * paused, only the sequence advances), then every buffered frame that now follows without a
+   * hole. Two statements in the common case (nothing buffered): this runs for every chunk.
    */
-  append(state: CallState, data: Uint8Array | null, nowMs: number): void {
+  append(state: CallState, sealed: Uint8Array | null, nowMs: number): void {
     this.storage.transactionSync(() => {
       let next = state.nextSequence;
       let added = 0;
       let unbufferedCount = 0;
       let unbufferedBytes = 0;
       const take = (sequence: number, piece: Uint8Array | null) => {
-        if (piece && piece.length > 0) {
+        if (frameBytes(piece) > 0) {
           this.sql.exec('insert into stream (seq, data) values (?, ?)', sequence, piece);
-          added += piece.length;
+          added += frameBytes(piece);
         }
       };
-      take(next, data);
+      take(next, sealed);
       next++;
       while (state.bufferedCount > unbufferedCount) {
         const row = this.sql.exec('select data from buffered where seq = ?', next).toArray()[0];
@@ -200,7 +204,7 @@ export class CallStore {
         const piece = row.data === null ? null : bytes(row.data!);
         take(next, piece);
         unbufferedCount++;
-        unbufferedBytes += piece?.length ?? 0;
+        unbufferedBytes += frameBytes(piece);
         this.sql.exec('delete from buffered where seq = ?', next);
         next++;
       }
@@ -223,9 +227,10 @@ export class CallStore {
       for (const row of this.sql.exec('select seq, data from buffered order by seq').toArray()) {
         const sequence = num(row.seq!);
         if (sequence > next) this.sql.exec('insert into gaps (from_seq, to_seq) values (?, ?)', next, sequence - 1);
-        if (row.data !== null && bytes(row.data!).length > 0) {
-          this.sql.exec('insert into stream (seq, data) values (?, ?)', sequence, row.data);
-          added += bytes(row.data!).length;
+        const piece = row.data === null ? null : bytes(row.data!);
+        if (frameBytes(piece) > 0) {
+          this.sql.exec('insert into stream (seq, data) values (?, ?)', sequence, piece);
+          added += frameBytes(piece);
         }
         next = sequence + 1;
       }
@@ -237,7 +242,7 @@ export class CallStore {
     });
   }
 
-  /** The unsealed plaintext, in order, starting at `streamOffset` of the first row. */
+  /** The sealed frames not yet in chunks, in order (`streamOffset` plaintext bytes of the first are). */
   streamRows(): { seq: number; data: Uint8Array }[] {
     return this.sql.exec('select seq, data from stream order by seq').toArray().map((r) => ({ seq: num(r.seq!), data: bytes(r.data!) }));
   }
@@ -305,6 +310,19 @@ export class CallStore {
       this.sql.exec('update call_state set object_stored = 1 where id = 1');
       this.sql.exec('delete from sealed');
       this.sql.exec('delete from parts');
+    });
+  }
+
+  /** The call is refused after it started: every byte of its audio goes, and it counts as finished. */
+  discardAudio(nowMs: number, reason: string): void {
+    this.storage.transactionSync(() => {
+      for (const table of ['stream', 'buffered', 'sealed', 'parts']) this.sql.exec(`delete from ${table}`);
+      this.sql.exec(
+        `update call_state set phase = 'stopped', row_written = 1, object_stored = 1, ended_ms = ?, end_reason = ?, plaintext_size = 0,
+         stream_bytes = 0, stream_offset = 0, buffered_count = 0, buffered_bytes = 0, final_chunk_size = 0 where id = 1`,
+        nowMs,
+        reason,
+      );
     });
   }
 

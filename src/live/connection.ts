@@ -2,8 +2,13 @@
  * One client WebSocket, inside its connection object: accepted with the hibernation API (an idle
  * socket costs nothing), its per-socket state in the socket's attachment (memory does not survive
  * hibernation), its frames translated by the plain or the Socket.IO codec into commands for the
- * call objects, and their answers translated back. Commands for one call travel in order, in
- * batches: one RPC in flight per call, and what arrives meanwhile goes in the next (see forward).
+ * call objects, and their answers translated back. The runtime hands a socket's next message over
+ * only once the handler of the previous one has returned, so handlers never wait for a call's
+ * answer: commands for one call travel in order, in batches (one RPC in flight per call, and what
+ * arrives meanwhile goes in the next, see forward), within a bound (a client that floods faster
+ * than its call commits is refused with `rate_limited`, not buffered).
+ * A socket lives no longer than its token: `start` is refused once `exp` has passed, and an
+ * alarm closes the socket at that moment.
  */
 import type { Principal } from '../auth/principal';
 import type { Bindings } from '../context';
@@ -24,6 +29,8 @@ export interface ConnectionRequest {
   protocol: LiveProtocol;
   /** Known at the upgrade for the plain protocol; for Socket.IO only when a header or ?token= carried it. */
   principal: Principal | null;
+  /** When the principal's token stops being valid (ms); null for an API key or no principal yet. */
+  expiresAtMs: number | null;
   requestId: string;
 }
 
@@ -33,6 +40,7 @@ export const CONNECTION_HEADER = 'x-live-connection';
 interface Attachment {
   protocol: LiveProtocol;
   principal: { id: string; role: string } | null;
+  expiresAtMs: number | null;
   requestId: string;
   openedMs: number;
   /** Plain: the call this socket records (a binary frame names no call). */
@@ -40,12 +48,20 @@ interface Attachment {
   /** Socket.IO: the Engine.IO session id, and whether the namespace "/" is connected. */
   sid?: string;
   connected?: boolean;
+  /** Socket.IO: namespace CONNECTs refused so far (the socket closes at MAX_FAILED_CONNECTS). */
+  failedConnects?: number;
 }
 
 interface CommandQueue {
   items: { command: LiveCommand; resolve: (events: CallEvent[]) => void }[];
   busy: boolean;
 }
+
+/** Commands waiting for one call, and audio bytes waiting for all calls of this object: beyond either, a chunk is refused with `rate_limited`. */
+export const QUEUE_LIMITS = { commandsPerCall: 1024, bytes: 4 * 1024 * 1024 } as const;
+
+/** A Socket.IO socket that fails this many namespace CONNECTs is closed (credential guessing costs a new socket each time). */
+export const MAX_FAILED_CONNECTS = 3;
 
 /** One batch to a call carries at most this much (RPC messages stay small; a slow batch delays few acks). */
 const MAX_BATCH_COMMANDS = 64;
@@ -61,6 +77,8 @@ export class LiveConnection {
   private readonly decoders = new Map<WebSocket, SocketIoDecoder>();
   private readonly stubs = new Map<string, DurableObjectStub<LiveCall>>();
   private readonly queues = new Map<string, CommandQueue>();
+  /** Chunk bytes in every queue of this object. */
+  private queuedBytes = 0;
 
   constructor(
     private readonly ctx: DurableObjectState,
@@ -74,6 +92,7 @@ export class LiveConnection {
     const attachment: Attachment = {
       protocol: request.protocol,
       principal: request.principal ? { id: request.principal.id, role: request.principal.role } : null,
+      expiresAtMs: request.expiresAtMs,
       requestId: request.requestId,
       openedMs: Date.now(),
       callId: null,
@@ -82,10 +101,37 @@ export class LiveConnection {
       attachment.sid = randomId();
       attachment.connected = false;
       server.send(openFrame(attachment.sid));
-      await this.ctx.storage.setAlarm(Date.now() + ENGINE_IO.pingIntervalMs);
     }
     this.save(server, attachment);
+    await this.scheduleAlarm();
     return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** The next ping (Socket.IO sockets) or token expiry, whichever comes first. */
+  private async scheduleAlarm(): Promise<void> {
+    let next = Infinity;
+    for (const ws of this.ctx.getWebSockets()) {
+      const attachment = this.attachment(ws);
+      if (attachment.protocol === 'socketio') next = Math.min(next, Date.now() + ENGINE_IO.pingIntervalMs);
+      // An expired socket is already closed (see expired).
+      if (attachment.expiresAtMs !== null && attachment.expiresAtMs > Date.now()) next = Math.min(next, attachment.expiresAtMs);
+    }
+    if (next === Infinity) await this.ctx.storage.deleteAlarm();
+    else if (((await this.ctx.storage.getAlarm()) ?? Infinity) > next) await this.ctx.storage.setAlarm(next);
+  }
+
+  /** True (and the socket told and closed) once its token has expired. */
+  private expired(ws: WebSocket, attachment: Attachment): boolean {
+    if (attachment.expiresAtMs === null || Date.now() < attachment.expiresAtMs) return false;
+    const error = liveError('unauthorized', 'The token has expired; connect again with a fresh one (calls resume from nextSequence)', attachment.callId ?? undefined);
+    if (attachment.protocol === 'plain') this.send(ws, encodePlainEvent(error));
+    else if (attachment.connected) for (const frame of eventFrames(error)) this.send(ws, frame);
+    try {
+      ws.close(1008, 'token expired');
+    } catch {
+      // Closed already.
+    }
+    return true;
   }
 
   private attachment(ws: WebSocket): Attachment {
@@ -104,6 +150,7 @@ export class LiveConnection {
 
   async message(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
     const attachment = this.attachment(ws);
+    if (this.expired(ws, attachment)) return;
     if (attachment.protocol === 'plain') await this.plainMessage(ws, attachment, message);
     else await this.socketIoMessage(ws, attachment, message);
   }
@@ -119,20 +166,18 @@ export class LiveConnection {
     if (this.ctx.getWebSockets().every((socket) => socket === ws)) this.ctx.storage.deleteAlarm().catch(() => undefined);
   }
 
-  /** Socket.IO heartbeat: ping every pingInterval; drop sockets that never connected the namespace. */
+  /** Token expiry closes its socket; Socket.IO heartbeat: ping every pingInterval, drop sockets that never connected the namespace. */
   async alarm(): Promise<void> {
-    let pinging = false;
     for (const ws of this.ctx.getWebSockets()) {
       const attachment = this.attachment(ws);
-      if (attachment.protocol !== 'socketio') continue;
+      if (this.expired(ws, attachment) || attachment.protocol !== 'socketio') continue;
       if (!attachment.connected && Date.now() - attachment.openedMs > CONNECT_TIMEOUT_MS) {
         ws.close(1008, 'no namespace connect');
         continue;
       }
       this.send(ws, pingFrame());
-      pinging = true;
     }
-    if (pinging) await this.ctx.storage.setAlarm(Date.now() + ENGINE_IO.pingIntervalMs);
+    await this.scheduleAlarm();
   }
 
   /** Events from a call that ended by itself (idle or maximum duration), for the socket(s) that carried it. */
@@ -181,6 +226,13 @@ export class LiveConnection {
       queue = { items: [], busy: false };
       this.queues.set(key, queue);
     }
+    const bytes = command.kind === 'chunk' ? command.data.length : 0;
+    if (queue.items.length >= QUEUE_LIMITS.commandsPerCall || (bytes > 0 && this.queuedBytes + bytes > QUEUE_LIMITS.bytes)) {
+      if (queue.items.length === 0 && !queue.busy) this.queues.delete(key);
+      const sequence = command.kind === 'chunk' ? ` (chunk ${command.sequence} is not stored)` : '';
+      return Promise.resolve([liveError('rate_limited', `Too much is waiting for this call${sequence}: wait for acks, then send again what has none`, callId)]);
+    }
+    this.queuedBytes += bytes;
     const answer = new Promise<CallEvent[]>((resolve) => queue.items.push({ command, resolve }));
     if (!queue.busy) void this.drain(key, owner, callId, queue);
     return answer.then((events) => events.map((event) => (event.type === 'error' && event.callId === undefined ? { ...event, callId } : event)));
@@ -198,6 +250,7 @@ export class LiveConnection {
       }
       const batch = queue.items.splice(0, count);
       const answers = await this.invoke(owner, callId, batch.map((item) => item.command));
+      for (const item of batch) if (item.command.kind === 'chunk') this.queuedBytes -= item.command.data.length;
       batch.forEach((item, i) => item.resolve(answers[i] ?? [liveError('internal', 'The call gave no answer; send again what has no ack', callId)]));
     }
     queue.busy = false;
@@ -232,24 +285,27 @@ export class LiveConnection {
       }
       // Bound before the answer, so that chunks sent right behind the start follow it to the same call.
       this.save(ws, { ...attachment, callId });
-      const events = await this.forward(owner, callId, command);
-      if (events[0]?.type === 'error') {
-        const current = this.attachment(ws);
-        if (current.callId === callId) this.save(ws, { ...current, callId: null });
-      }
-      return reply(events);
+      void this.forward(owner, callId, command).then((events) => {
+        if (events[0]?.type === 'error') {
+          const current = this.attachment(ws);
+          if (current.callId === callId) this.save(ws, { ...current, callId: null });
+        }
+        reply(events);
+      });
+      return;
     }
     const callId = attachment.callId;
     if (callId === null) return reply([liveError('not_started', `Send start before ${command.kind === 'chunk' ? 'any chunk' : command.kind}`)]);
     if (command.kind !== 'chunk' && command.callId !== undefined && command.callId !== callId) {
       return reply([liveError('wrong_call', `This connection records call ${callId}, not ${command.callId}`, command.callId)]);
     }
-    const events = await this.forward(owner, callId, command);
-    if (events.some((event) => event.type === 'stopped')) {
-      const current = this.attachment(ws);
-      if (current.callId === callId) this.save(ws, { ...current, callId: null });
-    }
-    reply(events);
+    void this.forward(owner, callId, command).then((events) => {
+      if (events.some((event) => event.type === 'stopped')) {
+        const current = this.attachment(ws);
+        if (current.callId === callId) this.save(ws, { ...current, callId: null });
+      }
+      reply(events);
+    });
   }
 
   private decoder(ws: WebSocket): SocketIoDecoder {
@@ -287,10 +343,12 @@ export class LiveConnection {
         // EVENT (binary events arrive reassembled as EVENT too)
         if (!attachment.connected || !attachment.principal) return;
         const { command, ackId } = eventCommand(packet);
-        const events = 'type' in command ? [command] : await this.forward(attachment.principal, command.kind === 'start' ? command.fields.callId : command.callId!, command);
-        events.forEach((event, i) => {
-          for (const frame of eventFrames(event, i === 0 ? ackId : undefined)) this.send(ws, frame);
-        });
+        const answer = (events: CallEvent[]) =>
+          events.forEach((event, i) => {
+            for (const frame of eventFrames(event, i === 0 ? ackId : undefined)) this.send(ws, frame);
+          });
+        if ('type' in command) return answer([command]);
+        void this.forward(attachment.principal, command.kind === 'start' ? command.fields.callId : command.callId!, command).then(answer);
         return;
       }
       default:
@@ -299,27 +357,30 @@ export class LiveConnection {
   }
 
   private async connectNamespace(ws: WebSocket, attachment: Attachment, nsp: string, auth: unknown): Promise<void> {
-    if (nsp !== '/') {
-      for (const frame of connectErrorFrames(nsp, 'Invalid namespace', 'invalid_request')) this.send(ws, frame);
-      return;
-    }
+    const refuse = (namespace: string, message: string, code: string) => {
+      for (const frame of connectErrorFrames(namespace, message, code)) this.send(ws, frame);
+      const failedConnects = (this.attachment(ws).failedConnects ?? 0) + 1;
+      this.save(ws, { ...this.attachment(ws), failedConnects });
+      if (failedConnects >= MAX_FAILED_CONNECTS) ws.close(1008, 'too many failed connects');
+    };
+    if (nsp !== '/') return refuse(nsp, 'Invalid namespace', 'invalid_request');
     let principal = attachment.principal;
+    let expiresAtMs = attachment.expiresAtMs;
     if (!principal) {
       try {
         const authenticated = await authenticateCredentials(this.env, auth, attachment.requestId);
-        principal = authenticated ? { id: authenticated.id, role: authenticated.role } : null;
+        principal = authenticated ? { id: authenticated.principal.id, role: authenticated.principal.role } : null;
+        expiresAtMs = authenticated?.expiresAtMs ?? null;
       } catch (error) {
         this.log.error('authentication failed to run', describeError(error));
         for (const frame of connectErrorFrames('/', 'Authentication is temporarily unavailable', 'service_unavailable')) this.send(ws, frame);
         return;
       }
     }
-    if (!principal) {
-      for (const frame of connectErrorFrames('/', 'Missing or invalid credentials', 'unauthorized')) this.send(ws, frame);
-      return;
-    }
+    if (!principal) return refuse('/', 'Missing or invalid credentials', 'unauthorized');
     const current = this.attachment(ws);
-    this.save(ws, { ...current, principal, connected: true });
+    this.save(ws, { ...current, principal, expiresAtMs, connected: true });
+    await this.scheduleAlarm();
     for (const frame of connectFrames(randomId())) this.send(ws, frame);
   }
 }

@@ -23,12 +23,15 @@ export const LIVE_LIMITS = {
 export type LiveErrorCode =
   | 'invalid_request'
   | 'unauthorized'
+  | 'forbidden'
   | 'consent_required'
   | 'not_started'
   | 'wrong_call'
   | 'sequence_out_of_window'
   | 'payload_too_large'
   | 'too_many_calls'
+  | 'rate_limited'
+  | 'unsupported_media_type'
   | 'call_finished'
   | 'service_unavailable'
   | 'internal';

@@ -7,7 +7,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { authenticateRequest } from '../auth/middleware';
 import type { AppContext } from '../context';
-import { CONNECTION_HEADER, type ConnectionRequest } from '../live/connection';
+import { credentialsExpireAt } from '../live/authenticate';
+import { CONNECTION_HEADER, QUEUE_LIMITS, type ConnectionRequest } from '../live/connection';
 import { LIVE_LIMITS } from '../live/protocol';
 import { liveNamespace } from '../live/routing';
 import { rateLimit } from '../auth/rate-limit';
@@ -26,6 +27,16 @@ function upgradeRequired(): Response {
   );
 }
 
+/** The JWT that authenticated this upgrade (none for an API key), for its expiry. */
+function upgradeToken(c: AppContext): string | undefined {
+  if (c.req.header('x-api-key') !== undefined) return undefined;
+  const authorization = c.req.header('authorization');
+  if (authorization !== undefined) return /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
+  return c.req.query('token');
+}
+
+const expiresAt = (c: AppContext) => credentialsExpireAt(upgradeToken(c), c.get('config').JWT_CLOCK_TOLERANCE_SECONDS);
+
 /** A fresh connection object takes the socket; the details travel in a header built here, never copied from the client. */
 async function openConnection(c: AppContext, request: ConnectionRequest): Promise<Response> {
   const namespace = liveNamespace(c.env);
@@ -37,10 +48,13 @@ async function openConnection(c: AppContext, request: ConnectionRequest): Promis
   return new Response(null, { status: 101, webSocket: response.webSocket });
 }
 
-const frames = `Error frames carry a code: invalid_request (garbage or a bad field), unauthorized, consent_required, not_started, wrong_call,
-sequence_out_of_window (more than ${LIVE_LIMITS.sequenceWindow} ahead), payload_too_large (a chunk over ${LIVE_LIMITS.maxChunkBytes} bytes),
-too_many_calls (over ${LIVE_LIMITS.maxCallsPerUser} open calls per user), call_finished, service_unavailable. A chunk is acked once durable;
-a repeated sequence is acked with duplicate: true, a chunk sent while paused with dropped: true (it is not stored).`;
+const frames = `Error frames carry a code: invalid_request (garbage or a bad field), unauthorized (also when the token expires: the socket is then closed
+with 1008), forbidden (auditors may not start), consent_required, not_started, wrong_call, sequence_out_of_window (more than
+${LIVE_LIMITS.sequenceWindow} ahead), payload_too_large (a chunk over ${LIVE_LIMITS.maxChunkBytes} bytes), rate_limited (more than
+${QUEUE_LIMITS.commandsPerCall} commands or ${QUEUE_LIMITS.bytes / 1048576} MiB waiting: the chunk is not stored, send it again), unsupported_media_type
+(the call's first bytes are not the declared format: the call ends, nothing is kept), too_many_calls (over ${LIVE_LIMITS.maxCallsPerUser} open calls
+per user), call_finished, service_unavailable. A chunk is acked once durable (stored sealed); a repeated sequence is acked with duplicate: true, a
+chunk sent while paused with dropped: true (it is not stored). From started on, GET /recordings/{id} shows the call with status "recording".`;
 
 liveRoutes.openapi(
   createRoute({
@@ -57,7 +71,7 @@ it is answered by ack {sequence}. One call per connection at a time. ${frames}`,
   async (c) => {
     if (!isUpgrade(c)) return upgradeRequired() as never;
     const principal = await authenticateRequest(c, { allowQueryToken: true });
-    return (await openConnection(c, { protocol: 'plain', principal, requestId: c.get('requestId') })) as never;
+    return (await openConnection(c, { protocol: 'plain', principal, expiresAtMs: expiresAt(c), requestId: c.get('requestId') })) as never;
   },
 );
 
@@ -73,7 +87,7 @@ socketIoRoutes.openapi(
     summary: 'Socket.IO v4 live recording (transports: ["websocket"], auth: { token })',
     description: `Engine.IO 4 over WebSocket, namespace "/". Client events recording:start {callId, format}, recording:chunk {callId, chunk, sequence},
 recording:pause|resume|stop {callId}; server events recording:started|ack|paused|resumed|stopped|error, each with callId. Acknowledgement
-callbacks receive the same payload plus ok: true|false. ${frames}`,
+callbacks receive the same payload plus ok: true|false. A socket that fails 3 namespace connects is closed. ${frames}`,
     request: { query: z.object({ EIO: z.string().optional(), transport: z.string().optional(), token: z.string().optional() }) },
     responses: { 101: { description: 'Switching protocols' }, ...errorResponses({ 400: 'Not Engine.IO 4 over websocket', 401: 'Bad token in the upgrade', 426: 'Not a WebSocket upgrade' }) },
   }),
@@ -84,6 +98,6 @@ callbacks receive the same payload plus ok: true|false. ${frames}`,
     if (!isUpgrade(c)) return upgradeRequired() as never;
     const carriesCredentials = c.req.header('authorization') !== undefined || c.req.header('x-api-key') !== undefined || c.req.query('token') !== undefined;
     const principal = carriesCredentials ? await authenticateRequest(c, { allowQueryToken: true }) : null;
-    return (await openConnection(c, { protocol: 'socketio', principal, requestId: c.get('requestId') })) as never;
+    return (await openConnection(c, { protocol: 'socketio', principal, expiresAtMs: principal ? expiresAt(c) : null, requestId: c.get('requestId') })) as never;
   },
 );

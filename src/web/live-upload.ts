@@ -58,7 +58,7 @@ export interface LiveUploadOptions {
 }
 
 /** Error codes after which retrying cannot help: the call ends and the audio stays in the page. */
-const FATAL_CODES = new Set(['unauthorized', 'consent_required', 'too_many_calls', 'invalid_request', 'wrong_call', 'payload_too_large', 'forbidden']);
+const FATAL_CODES = new Set(['unauthorized', 'consent_required', 'too_many_calls', 'invalid_request', 'wrong_call', 'payload_too_large', 'forbidden', 'unsupported_media_type']);
 
 type ServerFrame =
   | { type: 'started'; recordingId: string; nextSequence: number }

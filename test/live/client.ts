@@ -99,21 +99,29 @@ export async function upgrade(path: string, headers: Record<string, string> = {}
   return call(path, { headers: { upgrade: 'websocket', ...headers } });
 }
 
-export async function openPlain(user: string): Promise<PlainClient> {
-  const res = await upgrade('/api/v1/recordings/live', await as(user));
+export async function openPlain(user: string, role?: 'user' | 'admin' | 'auditor'): Promise<PlainClient> {
+  return openPlainWith(await as(user, role));
+}
+
+export async function openPlainWith(headers: Record<string, string>): Promise<PlainClient> {
+  const res = await upgrade('/api/v1/recordings/live', headers);
   if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade answered ${res.status}: ${await res.text()}`);
   res.webSocket.accept();
   return new PlainClient(res.webSocket);
 }
 
-/** Deterministic audio-like bytes: chunk `i` of `size` bytes. */
-export function audio(i: number, size: number): Uint8Array {
+/** The first bytes the service's sniffer recognises, per declared format. */
+export const MAGIC: Record<'webm' | 'ogg', number[]> = { webm: [0x1a, 0x45, 0xdf, 0xa3], ogg: [0x4f, 0x67, 0x67, 0x53] };
+
+/** Deterministic audio-like bytes: chunk `i` of `size` bytes, starting with the container's magic (so that it can be a call's first chunk). */
+export function audio(i: number, size: number, format: 'webm' | 'ogg' = 'webm'): Uint8Array {
   const out = new Uint8Array(size);
   let x = (i + 1) * 2654435761;
   for (let j = 0; j < size; j++) {
     x = (x * 1103515245 + 12345) >>> 0;
     out[j] = x >>> 24;
   }
+  out.set(MAGIC[format].slice(0, size));
   return out;
 }
 

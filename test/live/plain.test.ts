@@ -12,7 +12,7 @@ describe('live recording, plain protocol', () => {
     const started = await client.start('call-in-order', { format: 'ogg', callerPhone: '+14155550100', receiverPhone: '+442071838750' });
     expect(started).toMatchObject({ type: 'started', callId: 'call-in-order', nextSequence: 0 });
     expect(String(started.recordingId)).toMatch(/^rec_/);
-    const chunks = sizes.map((size, i) => audio(i, size));
+    const chunks = sizes.map((size, i) => audio(i, size, 'ogg'));
     for (const [i, chunk] of chunks.entries()) client.sendChunk(i, chunk);
     for (let i = 0; i < chunks.length; i++) expect(await client.ack(i)).toEqual({ type: 'ack', callId: 'call-in-order', sequence: i });
     const stopped = await client.stop();
@@ -101,9 +101,11 @@ describe('live recording, plain protocol', () => {
     const client = await openPlain('live-e2');
     const started = await client.start('call-window');
     const big = Array.from({ length: 34 }, (_, i) => audio(450 + i, 256 * 1024));
-    // 32 × 256 KiB = 8 MiB may wait for sequence 0; the 33rd is refused.
-    for (let i = 1; i <= 32; i++) client.sendChunk(i, big[i]!);
-    for (let i = 1; i <= 32; i++) await client.ack(i);
+    // 32 × 256 KiB = 8 MiB may wait for sequence 0; the 33rd is refused. (Sent 8 at a time: the connection queues at most 4 MiB.)
+    for (let i = 1; i <= 32; i += 8) {
+      for (let k = i; k < i + 8; k++) client.sendChunk(k, big[k]!);
+      for (let k = i; k < i + 8; k++) await client.ack(k);
+    }
     client.sendChunk(33, big[33]!);
     expect(await client.error('sequence_out_of_window')).toBeTruthy();
     await client.chunk(0, big[0]!);
@@ -151,7 +153,11 @@ describe('live recording, plain protocol', () => {
     const stub = stubFor('live-g', 'call-idle');
     // Not yet idle: the alarm only re-arms.
     expect(await runDurableObjectAlarm(stub)).toBe(true);
-    expect((await call(`/api/v1/recordings/${started.recordingId}`, { headers: await as('live-g') })).status).toBe(404);
+    // While recorded: visible as `recording`, its audio not yet served.
+    expect(await recording('live-g', String(started.recordingId))).toMatchObject({ status: 'recording', endTime: null });
+    const early = await call(`/api/v1/recordings/${started.recordingId}/download`, { headers: await as('live-g') });
+    expect(early.status).toBe(409);
+    expect(((await early.json()) as { error: { code: string } }).error.code).toBe('conflict');
     // 61 s of silence, as the stored clock sees it.
     await runInDurableObject(stub, (_instance, state) => {
       state.storage.sql.exec('update call_state set last_activity_ms = last_activity_ms - 61000');
@@ -199,14 +205,19 @@ describe('live recording, plain protocol', () => {
     const started = await client.start('call-big');
     const size = 256 * 1024;
     const chunks = Array.from({ length: 46 }, (_, i) => audio(700 + i, size)); // 11.5 MiB: two full parts and a short one
-    for (let i = 0; i < 23; i++) client.sendChunk(i, chunks[i]!);
-    for (let i = 0; i < 23; i++) await client.ack(i);
+    const sendAll = async (from: number, to: number) => {
+      // 8 at a time: the connection queues at most 4 MiB of audio.
+      for (let i = from; i < to; i += 8) {
+        for (let k = i; k < Math.min(to, i + 8); k++) client.sendChunk(k, chunks[k]!);
+        for (let k = i; k < Math.min(to, i + 8); k++) await client.ack(k);
+      }
+    };
+    await sendAll(0, 23);
     await new Promise((r) => setTimeout(r, 200));
     const open = await env.DB.prepare('select count(*) as n from open_uploads where recording_id = ?').bind(started.recordingId).first<{ n: number }>();
     expect(open!.n).toBe(1);
     await evictAllDurableObjects();
-    for (let i = 23; i < 46; i++) client.sendChunk(i, chunks[i]!);
-    for (let i = 23; i < 46; i++) await client.ack(i);
+    await sendAll(23, 46);
     const stopped = await client.stop();
     const expected = concat(chunks);
     expect(stopped.size).toBe(expected.length);

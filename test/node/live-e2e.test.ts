@@ -21,6 +21,7 @@ afterAll(async () => {
   await dev?.stop();
 });
 
+/** Deterministic bytes that start with WebM's magic (what the service's sniffer wants of a call's first bytes). */
 function audio(i: number, size: number): Buffer {
   const out = Buffer.alloc(size);
   let x = (i + 7) * 2654435761;
@@ -28,7 +29,12 @@ function audio(i: number, size: number): Buffer {
     x = (x * 1103515245 + 12345) >>> 0;
     out[j] = x >>> 24;
   }
+  Buffer.from([0x1a, 0x45, 0xdf, 0xa3]).copy(out, 0, 0, Math.min(4, size));
   return out;
+}
+
+async function api(user: string, path: string): Promise<Response> {
+  return fetch(`${dev.url}/api/v1${path}`, { headers: { authorization: `Bearer ${await tokenFor(user)}` } });
 }
 
 async function download(user: string, recordingId: string): Promise<Buffer> {
@@ -54,8 +60,8 @@ class PlainSocket {
     this.closed = new Promise((resolve) => ws.once('close', () => resolve()));
   }
 
-  static async open(user: string): Promise<PlainSocket> {
-    const ws = new WebSocket(`${dev.url.replace('http', 'ws')}/api/v1/recordings/live`, { headers: { authorization: `Bearer ${await tokenFor(user)}` } });
+  static async open(user: string, role?: 'user' | 'admin' | 'auditor'): Promise<PlainSocket> {
+    const ws = new WebSocket(`${dev.url.replace('http', 'ws')}/api/v1/recordings/live`, { headers: { authorization: `Bearer ${await tokenFor(user, role)}` } });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -136,12 +142,74 @@ describe('live recording against wrangler dev', () => {
     socket.close();
   });
 
+  it('shows a live call as `recording` from started on, with the acked size, and serves no audio until it is finalized', async () => {
+    const client = await PlainSocket.open('e2e-visible');
+    client.send({ type: 'start', callId: 'e2e-visible-1', format: 'webm', callerPhone: '+14155550100' });
+    const started = await client.next((f) => f.type === 'started');
+    const id = String(started.recordingId);
+    const chunks = Array.from({ length: 30 }, (_, i) => audio(500 + i, 3000));
+    for (const [i, chunk] of chunks.entries()) await client.chunk(i, chunk);
+    const acked = 30 * 3000;
+    const first = (await (await api('e2e-visible', `/recordings/${id}`)).json()) as Record<string, unknown>;
+    expect(first).toMatchObject({ id, status: 'recording', endTime: null, callId: 'e2e-visible-1', callerPhone: '+14155550100', format: 'webm' });
+    expect(Number(first.size)).toBeLessThanOrEqual(acked);
+    const listed = (await (await api('e2e-visible', '/recordings?status=recording')).json()) as { items: { id: string }[] };
+    expect(listed.items.map((r) => r.id)).toContain(id);
+    for (const path of [`/recordings/${id}/download`, `/recordings/${id}/stream`]) {
+      const res = await api('e2e-visible', path);
+      expect(res.status).toBe(409);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe('conflict');
+    }
+    // The size catches up with the acked bytes within 10 s.
+    let size = Number(first.size);
+    for (let waited = 0; size < acked && waited < 12_000; waited += 500) {
+      await new Promise((r) => setTimeout(r, 500));
+      size = Number(((await (await api('e2e-visible', `/recordings/${id}`)).json()) as { size: number }).size);
+    }
+    expect(size).toBe(acked);
+    client.send({ type: 'stop' });
+    await client.next((f) => f.type === 'stopped');
+    const after = (await (await api('e2e-visible', `/recordings/${id}`)).json()) as Record<string, unknown>;
+    expect(after).toMatchObject({ status: expect.stringMatching(/^(processing|ready|failed)$/), size: acked });
+    expect(after.endTime).not.toBeNull();
+    expect((await download('e2e-visible', id)).equals(Buffer.concat(chunks))).toBe(true);
+    client.ws.close();
+  }, 60_000);
+
+  it('refuses over a real socket: start by an auditor, a call that is not audio, a fourth namespace connect after 3 failures', async () => {
+    const auditor = await PlainSocket.open('e2e-auditor', 'auditor');
+    auditor.send({ type: 'start', callId: 'e2e-auditor-1', format: 'webm' });
+    expect(await auditor.next((f) => f.type === 'error')).toMatchObject({ code: 'forbidden', callId: 'e2e-auditor-1' });
+    auditor.ws.close();
+
+    const sniffed = await PlainSocket.open('e2e-sniff');
+    sniffed.send({ type: 'start', callId: 'e2e-sniff-1', format: 'webm' });
+    const started = await sniffed.next((f) => f.type === 'started');
+    const frame = Buffer.concat([Buffer.alloc(4), Buffer.from('#EXTM3U\n#EXTINF:1,\nhttp://127.0.0.1:9/segment.ts\n')]);
+    sniffed.ws.send(frame);
+    expect(await sniffed.next((f) => f.type === 'error')).toMatchObject({ code: 'unsupported_media_type', callId: 'e2e-sniff-1' });
+    expect(await (await api('e2e-sniff', `/recordings/${started.recordingId}`)).json()).toMatchObject({ status: 'failed', size: 0 });
+    sniffed.ws.close();
+
+    const raw = new WebSocket(`${dev.url.replace('http', 'ws')}/socket.io/?EIO=4&transport=websocket`);
+    const received: string[] = [];
+    raw.on('message', (data) => received.push(String(data)));
+    const closed = new Promise<number>((resolve) => raw.once('close', (code) => resolve(code)));
+    await new Promise<void>((resolve, reject) => {
+      raw.once('open', () => resolve());
+      raw.once('error', reject);
+    });
+    for (const guess of ['guess-1', 'guess-2', 'guess-3']) raw.send(`40${JSON.stringify({ token: guess })}`);
+    expect(await closed).toBe(1008);
+    expect(received.filter((m) => m.startsWith('44'))).toHaveLength(3);
+  });
+
   it('loses nothing acked when wrangler dev is killed and restarted mid-call (both protocols)', async () => {
     const plainChunks = Array.from({ length: 12 }, (_, i) => audio(200 + i, 20_000));
     const sioChunks = Array.from({ length: 12 }, (_, i) => audio(300 + i, 9_000));
 
     const plain = await PlainSocket.open('e2e-restart');
-    plain.send({ type: 'start', callId: 'restart-plain', format: 'ogg' });
+    plain.send({ type: 'start', callId: 'restart-plain', format: 'webm' });
     const plainStarted = await plain.next((f) => f.type === 'started');
     for (let i = 0; i < 6; i++) await plain.chunk(i, plainChunks[i]!);
 
@@ -158,7 +226,7 @@ describe('live recording against wrangler dev', () => {
     await plain.closed;
 
     const again = await PlainSocket.open('e2e-restart');
-    again.send({ type: 'start', callId: 'restart-plain', format: 'ogg' });
+    again.send({ type: 'start', callId: 'restart-plain', format: 'webm' });
     const resumed = await again.next((f) => f.type === 'started', 15_000, 'started after restart');
     expect(resumed).toMatchObject({ recordingId: plainStarted.recordingId, nextSequence: 6 });
     for (let i = 6; i < 12; i++) await again.chunk(i, plainChunks[i]!);
