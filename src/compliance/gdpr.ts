@@ -121,7 +121,7 @@ async function exportRecording(db: Database, masterKey: string, baseUrl: string,
   const json = toRecordingJson(row, await listRenditions(db, row.id));
   const unavailable = !row.objectKey ? 'no_audio' : row.storageTier === 'archive' || row.pendingTier ? 'archived' : null;
   if (unavailable) return { ...json, downloadUrl: null, downloadUrlExpiresAt: null, downloadUnavailable: unavailable };
-  const signed = await signPlaybackUrl(masterKey, baseUrl, row.id, 'original', EXPORT_URL_TTL_SECONDS, now.getTime());
+  const signed = await signPlaybackUrl(masterKey, baseUrl, row.id, 'original', EXPORT_URL_TTL_SECONDS, { id: row.userId, role: 'user' }, now.getTime());
   return { ...json, downloadUrl: signed.url, downloadUrlExpiresAt: signed.expiresAt, downloadUnavailable: null };
 }
 
@@ -240,11 +240,6 @@ function outlivingCopies(now: Date, provider: BlobStore['provider'], keyKept: bo
       detail: keyKept
         ? "Live-call objects keep 30 days of storage history. Every byte of audio they ever held (frames waiting for their 16 KiB chunk, chunks that arrived early, sealed chunks before upload) was stored sealed with AES-256-GCM under keys derived from each recording's data key; the user key that unwraps those data keys is kept for the recordings on legal hold, so until then that history stays readable with it."
         : "Live-call objects keep 30 days of storage history. Every byte of audio they ever held (frames waiting for their 16 KiB chunk, chunks that arrived early, sealed chunks before upload) was stored sealed with AES-256-GCM under keys derived from each recording's data key, which nothing can unwrap any more: the user key that wrapped them is destroyed, so that history cannot be opened.",
-    },
-    {
-      what: 'Caches of signed playback URLs',
-      until: after(3600 * 1000),
-      detail: 'Every signed URL stops working now (its recording is gone), but a browser or proxy that fetched one may keep that response for its max-age, at most one hour.',
     },
     {
       what: 'Audit log',

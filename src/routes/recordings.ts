@@ -5,16 +5,16 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { loadRecordingFor } from '../auth/permissions';
 import { emitEvent } from '../compliance/webhooks';
 import { audit, type AppContext } from '../context';
-import { findRecording, listRecordings, listRenditions } from '../db/recordings';
+import { appendAudit } from '../compliance/audit-chain';
+import { listRecordings, listRenditions } from '../db/recordings';
 import { getConsent } from '../db/consents';
 import { AppError } from '../errors';
 import { metrics } from '../observability/metrics';
 import { deleteRecording } from '../recordings/delete';
 import { toRecordingJson } from '../recordings/json';
-import { signPlaybackUrl, verifyPlaybackSignature } from '../recordings/playback-url';
+import { issuePlaybackUrl, serveAudio, serveSignedPlayback, type AudioAnswer, type AuditEvent, type ServeDeps } from '../recordings/serve';
 import { UploadFields, uploadMultipart, uploadRaw } from '../recordings/upload';
 import { createBlobStore } from '../storage/select';
-import { respondWithAudio } from './audio-response';
 import { authErrors, errorResponses, IdParams, json, RecordingSchema, security, STATUSES } from './schemas';
 import { createRouter, validationError } from './router';
 
@@ -32,6 +32,19 @@ const ListQuery = z.object({
 });
 
 const Quality = z.enum(['original', 'high', 'low']).default('original');
+
+/** What the audio service needs from this request; `auditEvent` records as the caller unless told otherwise. */
+function serveDeps(c: AppContext, auditEvent: (event: AuditEvent) => Promise<unknown> = (event) => audit(c, event)): ServeDeps {
+  const config = c.get('config');
+  return { db: c.get('db'), store: createBlobStore(c.env, config), config, log: c.get('log'), audit: auditEvent };
+}
+
+/** Audio on the wire: the service's status and headers, the body streamed as it is decrypted. */
+const audioResponse = (c: AppContext, answer: AudioAnswer) => c.body(answer.body, answer.status, answer.headers);
+
+const audioResponses = {
+  200: { description: 'Audio bytes, with their exact Content-Length; Cache-Control: private, no-store' },
+};
 
 recordingRoutes.openapi(
   createRoute({
@@ -161,12 +174,12 @@ recordingRoutes.openapi(
     summary: 'The original bytes, byte-exact, as an attachment',
     security,
     request: { params: IdParams },
-    responses: { 200: { description: 'Audio bytes' }, ...authErrors, ...errorResponses({ 409: 'Archived' }) },
+    responses: { ...audioResponses, ...authErrors, ...errorResponses({ 409: 'Archived, or no finished audio yet' }) },
   }),
   async (c) => {
     const { id } = c.req.valid('param');
     const row = await loadRecordingFor(c, id, 'audio', 'recording.download');
-    return respondWithAudio(c, row, { quality: 'original', attachment: true, action: 'recording.download', cacheControl: 'private, no-store' }) as never;
+    return audioResponse(c, await serveAudio(serveDeps(c), row, { quality: 'original', attachment: true, action: 'recording.download' })) as never;
   },
 );
 
@@ -179,8 +192,8 @@ recordingRoutes.openapi(
     security,
     request: { params: IdParams, query: z.object({ quality: Quality }) },
     responses: {
-      200: { description: 'Whole audio' },
-      206: { description: 'The requested range' },
+      ...audioResponses,
+      206: { description: 'The requested range, with Content-Range and its exact Content-Length' },
       ...authErrors,
       ...errorResponses({ 409: 'Archived', 416: 'Range not satisfiable' }),
     },
@@ -188,7 +201,7 @@ recordingRoutes.openapi(
   async (c) => {
     const { id } = c.req.valid('param');
     const row = await loadRecordingFor(c, id, 'audio', 'recording.stream');
-    return respondWithAudio(c, row, { quality: c.req.valid('query').quality, action: 'recording.stream', cacheControl: 'private, no-store' }) as never;
+    return audioResponse(c, await serveAudio(serveDeps(c), row, { quality: c.req.valid('query').quality, range: c.req.header('range'), action: 'recording.stream' })) as never;
   },
 );
 
@@ -209,11 +222,13 @@ recordingRoutes.openapi(
     const { id } = c.req.valid('param');
     const q = c.req.valid('query');
     const row = await loadRecordingFor(c, id, 'audio', 'recording.playback_url');
-    if (row.storageTier === 'archive' || row.pendingTier) throw new AppError('archived', 'The recording is archived; restore it first');
     const config = c.get('config');
-    const base = config.PUBLIC_BASE_URL ?? new URL(c.req.url).origin;
-    const signed = await signPlaybackUrl(config.MASTER_ENCRYPTION_KEY, base, id, q.quality, q.ttl ?? config.PLAYBACK_URL_TTL_SECONDS);
-    await audit(c, { action: 'recording.playback_url', recordingId: id, outcome: 'success', details: { quality: q.quality, expiresAt: signed.expiresAt } });
+    const principal = c.get('principal');
+    const signed = await issuePlaybackUrl(serveDeps(c), row, { id: principal.id, role: principal.role }, {
+      quality: q.quality,
+      ttlSeconds: q.ttl ?? config.PLAYBACK_URL_TTL_SECONDS,
+      base: config.PUBLIC_BASE_URL ?? new URL(c.req.url).origin,
+    });
     return c.json({ url: signed.url, expiresAt: signed.expiresAt }, 200);
   },
 );
@@ -229,24 +244,21 @@ playbackRoutes.openapi(
     summary: 'Play through a signed URL (no credentials; Range supported); 403 when expired or altered',
     request: {
       params: IdParams,
-      query: z.object({ quality: z.string().optional(), exp: z.string().optional(), sig: z.string().optional() }),
+      query: z.object({ quality: z.string().optional(), exp: z.string().optional(), by: z.string().optional(), role: z.string().optional(), sig: z.string().optional() }),
     },
-    responses: { 200: { description: 'Audio' }, 206: { description: 'Range' }, ...errorResponses({ 403: 'Expired or altered link', 404: 'Recording gone', 409: 'Archived', 416: 'Range not satisfiable' }) },
+    responses: {
+      ...audioResponses,
+      206: { description: 'The requested range' },
+      ...errorResponses({ 403: 'Expired or altered link, or its signer may no longer hear the recording (read grant revoked)', 404: 'Recording deleted or erased', 409: 'Archived', 416: 'Range not satisfiable' }),
+    },
   }),
   async (c: AppContext) => {
     const id = c.req.param('id')!;
-    const q = c.req.query();
-    try {
-      const { quality, secondsLeft } = await verifyPlaybackSignature(c.get('config').MASTER_ENCRYPTION_KEY, id, q.quality, q.exp, q.sig);
-      const row = await findRecording(c.get('db'), id);
-      if (!row) throw new AppError('not_found', 'Recording not found');
-      c.set('principal', { id: `signed-url:${row.userId}`, role: 'user', kind: 'user' });
-      return await respondWithAudio(c, row, { quality, action: 'recording.play_signed', cacheControl: `public, max-age=${Math.min(secondsLeft, 3600)}` });
-    } catch (error) {
-      if (error instanceof AppError && (error.code === 'forbidden' || error.code === 'not_found')) {
-        await audit(c, { action: 'recording.play_signed', recordingId: id, outcome: 'denied', details: { reason: error.message } });
-      }
-      throw error;
-    }
+    const { quality, exp, by, role, sig } = c.req.query();
+    const config = c.get('config');
+    // No principal: the actor is the link's signer once the link is verified, `signed-url` before.
+    const auditSigned = (event: AuditEvent) =>
+      appendAudit(c.get('db'), config.MASTER_ENCRYPTION_KEY, { ...event, actor: event.outcome === 'success' && by ? `signed-url:${by}` : 'signed-url', actorRole: null, requestId: c.get('requestId') });
+    return audioResponse(c, await serveSignedPlayback(serveDeps(c, auditSigned), id, { quality, exp, by, role, sig }, c.req.header('range')));
   },
 );

@@ -106,6 +106,8 @@ export async function startService(options: { verbose?: boolean } = {}): Promise
     // The project's own [assets] section when it has one (its routing is what is tested); dist/web otherwise.
     if (!/^\[assets\]/m.test(readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8'))) args.push('--assets', WEB_DIST);
     args.push('--port', String(port), '--ip', '127.0.0.1', '--inspector-port', String(inspectorPort), '--enable-containers=false', '--persist-to', persistTo);
+    // The Cron Triggers can be fired over HTTP (`/cdn-cgi/handler/scheduled?cron=…`), as `npm start` allows.
+    args.push('--test-scheduled');
     for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}:${value}`);
     let output = '';
     const started = spawn(NODE, args, { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: QUIET_ENV });

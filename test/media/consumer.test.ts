@@ -159,7 +159,7 @@ describe(`an uploaded recording through the real queue and FFmpeg worker (${inje
     const low = await call(`/api/v1/recordings/${id}/stream?quality=low`, { headers: await as(owner) });
     expect(low.headers.get('x-rendition')).toBe('low');
     const lowBytes = await bytesOf(low);
-    const { url } = await signPlaybackUrl(TEST_SECRETS.MASTER_ENCRYPTION_KEY, 'http://recorder.test', id, 'low', 60);
+    const { url } = await signPlaybackUrl(TEST_SECRETS.MASTER_ENCRYPTION_KEY, 'http://recorder.test', id, 'low', 60, { id: owner, role: 'user' });
     const played = await call(new URL(url).pathname + new URL(url).search, { headers: { range: 'bytes=-100' } });
     expect(played.status).toBe(206);
     expect(played.headers.get('x-rendition')).toBe('low');

@@ -123,22 +123,53 @@ describe('signed playback URLs', () => {
     const played = await call(url.replace(/^https?:\/\/[^/]+/, ''), { headers: { range: 'bytes=10-19' } });
     if (played.status !== 206) throw new Error(await played.text());
     expect(played.status).toBe(206);
-    expect(played.headers.get('cache-control')).toMatch(/^public, max-age=\d+$/);
+    expect(played.headers.get('cache-control')).toBe('private, no-store');
     expect(equalBytes(await bytesOf(played), plain.subarray(10, 20))).toBe(true);
   });
 
   it('answer 403 when any byte of the URL is changed or when expired', async () => {
-    const { url } = await signPlaybackUrl(TEST_SECRETS.MASTER_ENCRYPTION_KEY, 'http://recorder.test', id, 'original', 60);
+    const { url } = await signPlaybackUrl(TEST_SECRETS.MASTER_ENCRYPTION_KEY, 'http://recorder.test', id, 'original', 60, { id: owner, role: 'user' });
     const path = url.replace(/^https?:\/\/[^/]+/, '');
     const sigAt = path.indexOf('sig=') + 4;
     const flipped = path.slice(0, sigAt) + (path[sigAt] === 'a' ? 'b' : 'a') + path.slice(sigAt + 1);
     expect((await call(flipped)).status).toBe(403);
     expect((await call(path.replace('quality=original', 'quality=high'))).status).toBe(403);
     expect((await call(path.replace(/exp=(\d+)/, (_, e: string) => `exp=${Number(e) + 1}`))).status).toBe(403);
-    const expired = await signPlaybackUrl(TEST_SECRETS.MASTER_ENCRYPTION_KEY, 'http://recorder.test', id, 'original', 60, Date.now() - 120_000);
+    const expired = await signPlaybackUrl(TEST_SECRETS.MASTER_ENCRYPTION_KEY, 'http://recorder.test', id, 'original', 60, { id: owner, role: 'user' }, Date.now() - 120_000);
     const res = await call(expired.url.replace(/^https?:\/\/[^/]+/, ''));
     expect(res.status).toBe(403);
     expect(((await res.json()) as { error: { message: string } }).error.message).toContain('expired');
+    expect((await call(path.replace(`by=${owner}`, 'by=someone-else'))).status).toBe(403);
+    expect((await call(path.replace('role=user', 'role=admin'))).status).toBe(403);
+  });
+
+  it('stop working once the read grant of the one who asked for them is revoked', async () => {
+    const grantee = 'range-grantee';
+    const grant = await call(`/api/v1/recordings/${id}/permissions`, {
+      method: 'POST',
+      headers: { ...(await as(owner)), 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: grantee, permission: 'read' }),
+    });
+    expect(grant.status).toBe(200);
+    const { url } = (await (await call(`/api/v1/recordings/${id}/playback-url`, { headers: await as(grantee) })).json()) as { url: string };
+    const path = url.replace(/^https?:\/\/[^/]+/, '');
+    expect((await call(path, { headers: { range: 'bytes=0-9' } })).status).toBe(206);
+    const ownerLink = (await (await call(`/api/v1/recordings/${id}/playback-url`, { headers: await as(owner) })).json()) as { url: string };
+    expect((await call(`/api/v1/recordings/${id}/permissions?userId=${grantee}`, { method: 'DELETE', headers: await as(owner) })).status).toBe(200);
+    const revoked = await call(path, { headers: { range: 'bytes=0-9' } });
+    expect(revoked.status).toBe(403);
+    expect(((await revoked.json()) as { error: { message: string } }).error.message).toContain('no longer valid');
+    // The owner's own link is not affected.
+    expect((await call(ownerLink.url.replace(/^https?:\/\/[^/]+/, ''), { headers: { range: 'bytes=0-9' } })).status).toBe(206);
+  });
+
+  it('stop working once the recording is deleted', async () => {
+    const rec = await uploadOk('link-deleter', withMagic('ogg', 5000));
+    const { url } = (await (await call(`/api/v1/recordings/${rec.id}/playback-url`, { headers: await as('link-deleter') })).json()) as { url: string };
+    const path = url.replace(/^https?:\/\/[^/]+/, '');
+    expect((await call(path)).status).toBe(200);
+    expect((await call(`/api/v1/recordings/${rec.id}`, { method: 'DELETE', headers: await as('link-deleter') })).status).toBe(204);
+    expect((await call(path)).status).toBe(404);
   });
 });
 

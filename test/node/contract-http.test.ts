@@ -1,0 +1,213 @@
+/**
+ * The contract as a plain HTTP client sees it, against `wrangler dev` (one service for the file):
+ * the exact Content-Length on the wire of every audio response (raw headers of Node's `http`),
+ * audio never publicly cacheable, signed links that stop working once their grant, row or owner is
+ * gone, archive at once after upload (processing finishes, restore brings everything back), and
+ * retention by the call's startTime through the cron that `wrangler dev --test-scheduled` exposes.
+ */
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { SignJWT } from 'jose';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { decodedSeconds } from '../e2e/audio';
+import { startService, type Service } from '../e2e/service';
+import { sineWav } from '../support/audio';
+import { TEST_SECRETS } from '../support/secrets';
+
+const API_KEY = TEST_SECRETS.API_KEYS.split(',')[0]!;
+const OWNER = 'http-owner';
+const DAY = 86_400_000;
+
+let service: Service;
+
+interface Raw {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+}
+
+/** One GET through Node's http client: the headers exactly as they came over the wire. */
+function rawGet(url: string, headers: Record<string, string> = {}): Promise<Raw> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { method: 'GET', headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+async function tokenFor(sub: string, role: 'user' | 'admin' | 'auditor' = 'user'): Promise<string> {
+  return new SignJWT({ role }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(TEST_SECRETS.JWT_SECRET));
+}
+
+const bearer = async (sub: string, role?: 'user' | 'admin' | 'auditor') => ({ authorization: `Bearer ${await tokenFor(sub, role)}` });
+const api = (path: string) => `${service.url}/api/v1${path}`;
+
+interface RecordingJson {
+  id: string;
+  status: string;
+  storageTier: string;
+  size: number;
+  renditions?: string[];
+  legalHold: boolean;
+}
+
+/** A raw WAV upload for `owner` (by the API key, which may name the owner). */
+async function upload(owner: string, bytes: Uint8Array, startTime = new Date().toISOString()): Promise<RecordingJson> {
+  const query = new URLSearchParams({ userId: owner, callId: `http-${crypto.randomUUID()}`, callerPhone: '+14155550100', receiverPhone: '+442071838750', startTime });
+  const res = await fetch(api(`/recordings?${query}`), { method: 'POST', headers: { 'x-api-key': API_KEY, 'content-type': 'audio/wav' }, body: bytes });
+  if (res.status !== 201) throw new Error(`upload answered ${res.status}: ${await res.text()}`);
+  return (await res.json()) as RecordingJson;
+}
+
+async function metadata(id: string): Promise<RecordingJson> {
+  return (await (await fetch(api(`/recordings/${id}`), { headers: { 'x-api-key': API_KEY } })).json()) as RecordingJson;
+}
+
+/** Polls until the media queue has made every rendition (usable in hooks, unlike expect.poll). */
+async function whenProcessed(id: string, timeoutMs = 90_000): Promise<RecordingJson> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const row = await metadata(id);
+    if (row.status === 'ready' && (row.renditions ?? []).length === 3) return row;
+    if (row.status === 'failed' || Date.now() > deadline) throw new Error(`recording ${id} was not processed: ${JSON.stringify(row)}`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+}
+
+/** What every audio response must carry on the wire, whatever the route. */
+function expectExactLength(res: Raw, what: string): void {
+  expect(res.headers['transfer-encoding'], what).toBeUndefined();
+  expect(res.headers['content-length'], what).toBe(String(res.body.length));
+  expect(res.headers['cache-control'], what).toBe('private, no-store');
+}
+
+async function signedUrl(id: string, who: Record<string, string>, quality = 'original'): Promise<string> {
+  const res = await fetch(api(`/recordings/${id}/playback-url?quality=${quality}`), { headers: who });
+  if (res.status !== 200) throw new Error(`playback-url answered ${res.status}: ${await res.text()}`);
+  return ((await res.json()) as { url: string }).url;
+}
+
+const wav = sineWav(3, 440, 16_000);
+
+beforeAll(async () => {
+  service = await startService({ verbose: process.env.WEB_E2E_VERBOSE === '1' });
+}, 240_000);
+
+afterAll(async () => {
+  await service?.stop();
+});
+
+describe('audio over HTTP', () => {
+  let id: string;
+  beforeAll(async () => {
+    id = (await upload(OWNER, wav)).id;
+    await whenProcessed(id);
+  }, 120_000);
+
+  it('download: 200 with the exact Content-Length (not chunked), byte-exact, as an attachment', async () => {
+    const res = await rawGet(api(`/recordings/${id}/download`), await bearer(OWNER));
+    expect(res.status).toBe(200);
+    expectExactLength(res, 'download');
+    expect(res.headers['content-length']).toBe(String(wav.length));
+    expect(res.headers['content-type']).toBe('audio/wav');
+    expect(res.headers['content-disposition']).toBe(`attachment; filename="${id}.wav"`);
+    expect(Buffer.compare(res.body, Buffer.from(wav))).toBe(0);
+  });
+
+  it('stream: 200 whole and 206 for every range form, each with its exact Content-Length', async () => {
+    const who = await bearer(OWNER);
+    const whole = await rawGet(api(`/recordings/${id}/stream`), who);
+    expect(whole.status).toBe(200);
+    expect(whole.headers['accept-ranges']).toBe('bytes');
+    expectExactLength(whole, 'stream 200');
+    expect(Buffer.compare(whole.body, Buffer.from(wav))).toBe(0);
+    for (const [range, start, end] of [
+      ['bytes=0-99', 0, 99],
+      ['bytes=16380-40000', 16380, 40000],
+      [`bytes=${wav.length - 10}-`, wav.length - 10, wav.length - 1],
+      ['bytes=-777', wav.length - 777, wav.length - 1],
+    ] as const) {
+      const part = await rawGet(api(`/recordings/${id}/stream`), { ...who, range });
+      expect(part.status, range).toBe(206);
+      expect(part.headers['content-range'], range).toBe(`bytes ${start}-${end}/${wav.length}`);
+      expectExactLength(part, range);
+      expect(part.body.length, range).toBe(end - start + 1);
+      expect(Buffer.compare(part.body, Buffer.from(wav.subarray(start, end + 1))), range).toBe(0);
+    }
+    const outside = await rawGet(api(`/recordings/${id}/stream`), { ...who, range: `bytes=${wav.length}-` });
+    expect(outside.status).toBe(416);
+    expect(outside.headers['content-range']).toBe(`bytes */${wav.length}`);
+  });
+
+  it('renditions: high and low with their exact Content-Length, whole and ranged, decodable', async () => {
+    const who = await bearer(OWNER);
+    for (const quality of ['high', 'low']) {
+      const whole = await rawGet(api(`/recordings/${id}/stream?quality=${quality}`), who);
+      expect(whole.status, quality).toBe(200);
+      expect(whole.headers['x-rendition']).toBe(quality);
+      expectExactLength(whole, quality);
+      expect(Math.abs((await decodedSeconds(whole.body)) - 3)).toBeLessThan(0.2);
+      const tail = await rawGet(api(`/recordings/${id}/stream?quality=${quality}`), { ...who, range: 'bytes=-1000' });
+      expect(tail.status).toBe(206);
+      expectExactLength(tail, `${quality} 206`);
+      expect(Buffer.compare(tail.body, whole.body.subarray(whole.body.length - 1000))).toBe(0);
+    }
+  });
+
+  it('signed playback: 200 and 206 with exact Content-Length, private and not stored by any cache', async () => {
+    const url = await signedUrl(id, await bearer(OWNER));
+    const whole = await rawGet(url);
+    expect(whole.status).toBe(200);
+    expectExactLength(whole, 'signed 200');
+    expect(Buffer.compare(whole.body, Buffer.from(wav))).toBe(0);
+    const part = await rawGet(url, { range: 'bytes=100-199' });
+    expect(part.status).toBe(206);
+    expectExactLength(part, 'signed 206');
+    const low = await rawGet(await signedUrl(id, await bearer(OWNER), 'low'), { range: 'bytes=0-499' });
+    expect(low.status).toBe(206);
+    expect(low.headers['x-rendition']).toBe('low');
+    expectExactLength(low, 'signed low 206');
+  });
+});
+
+describe('signed links are checked against the present on each use', () => {
+  it('a revoked read grant makes the grantee’s link answer 403', async () => {
+    const { id } = await upload(OWNER, wav);
+    const grant = await fetch(api(`/recordings/${id}/permissions`), {
+      method: 'POST',
+      headers: { ...(await bearer(OWNER)), 'content-type': 'application/json' },
+      body: JSON.stringify({ userId: 'http-grantee' }),
+    });
+    expect(grant.status).toBe(200);
+    const url = await signedUrl(id, await bearer('http-grantee'));
+    expect((await rawGet(url, { range: 'bytes=0-9' })).status).toBe(206);
+    expect((await fetch(api(`/recordings/${id}/permissions?userId=http-grantee`), { method: 'DELETE', headers: await bearer(OWNER) })).status).toBe(200);
+    const refused = await rawGet(url, { range: 'bytes=0-9' });
+    expect(refused.status).toBe(403);
+    expect(JSON.parse(refused.body.toString()).error.code).toBe('forbidden');
+  });
+
+  it('a deleted recording’s link answers 404', async () => {
+    const { id } = await upload(OWNER, wav);
+    const url = await signedUrl(id, await bearer(OWNER));
+    expect((await rawGet(url)).status).toBe(200);
+    expect((await fetch(api(`/recordings/${id}`), { method: 'DELETE', headers: await bearer(OWNER) })).status).toBe(204);
+    expect((await rawGet(url)).status).toBe(404);
+  });
+
+  it('an erased user’s links (and those of the GDPR export) answer 404', async () => {
+    const subject = 'http-erased';
+    const { id } = await upload(subject, wav);
+    const url = await signedUrl(id, await bearer(subject));
+    const exported = (await (await fetch(api('/gdpr/export'), { headers: await bearer(subject) })).json()) as { recordings: { id: string; downloadUrl: string }[] };
+    const exportUrl = exported.recordings.find((r) => r.id === id)!.downloadUrl;
+    expect((await rawGet(exportUrl)).status).toBe(200);
+    expect((await fetch(api('/gdpr/data'), { method: 'DELETE', headers: await bearer(subject) })).status).toBe(200);
+    expect((await rawGet(url)).status).toBe(404);
+    expect((await rawGet(exportUrl)).status).toBe(404);
+  });
+});
