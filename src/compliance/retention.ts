@@ -1,7 +1,7 @@
 /**
- * Retention. Recordings older than RETENTION_DAYS_RECORDING lose their audio: the objects and
- * renditions are deleted from storage and verified gone, and the row stays as an anonymized
- * tombstone (phones replaced by a keyed hash, wrapped data key destroyed, status `deleted`, hidden
+ * Retention. Recordings whose call started (`startTime`) more than RETENTION_DAYS_RECORDING days
+ * ago lose their audio: the objects and renditions are deleted from storage and verified gone, and
+ * the row stays as an anonymized tombstone (phones replaced by a keyed hash, wrapped data key destroyed, status `deleted`, hidden
  * from every route) so that audits can still name what existed. Transcripts older than
  * RETENTION_DAYS_TRANSCRIPT are deleted (they are kept after the audio until then). Nothing on
  * legal hold is touched. Deletions that were interrupted, by a crash here or in DELETE, are finished
@@ -23,7 +23,7 @@ import {
   expiredRecordings,
   finishTombstone,
   scanResumably,
-  timeKey,
+  callTimeKey,
   unfinishedDeletions,
 } from '../db/lifecycle';
 import { listRenditions, type RecordingRow } from '../db/recordings';
@@ -94,12 +94,13 @@ export interface RetentionSummary {
   passComplete: boolean;
 }
 
-/** Daily: recordings past RETENTION_DAYS_RECORDING (and not held) become anonymized tombstones without audio. */
+/** Daily: recordings whose call is older than RETENTION_DAYS_RECORDING (and not held) become anonymized tombstones without audio. */
 export async function deleteExpiredRecordings(deps: RetentionDeps, config: Config, now: Date, options: JobOptions): Promise<RetentionSummary> {
   const cutoff = new Date(now.getTime() - config.RETENTION_DAYS_RECORDING * DAY_MS).toISOString();
-  // A row still "recording" or "processing" may have a live call or a job writing to it: only once
-  // no live call can still be running (LIVE_MAX_DURATION_HOURS, plus a day) is it treated as abandoned.
-  const inFlightCutoff = new Date(Math.min(Date.parse(cutoff), now.getTime() - (config.LIVE_MAX_DURATION_HOURS * HOUR_MS + DAY_MS))).toISOString();
+  // A row still "recording" or "processing" may have a live call or a job writing to it, whatever
+  // the age of its call: only once it was created longer ago than any live call can run
+  // (LIVE_MAX_DURATION_HOURS, plus a day) is it treated as abandoned.
+  const inFlightCutoff = new Date(now.getTime() - (config.LIVE_MAX_DURATION_HOURS * HOUR_MS + DAY_MS)).toISOString();
   const summary: RetentionSummary = { scanned: 0, deleted: 0, objectsDeleted: 0, unfinished: 0, passComplete: true };
   const scan = await scanResumably(
     deps.db,
@@ -107,7 +108,7 @@ export async function deleteExpiredRecordings(deps: RetentionDeps, config: Confi
     options.limits,
     now,
     (after, limit) => expiredRecordings(deps.db, cutoff, inFlightCutoff, after, limit),
-    timeKey,
+    callTimeKey,
     async (rows) => {
       const changes = await Promise.all(
         rows.map(async (row) => ({

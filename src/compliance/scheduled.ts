@@ -14,6 +14,7 @@ import { getConfig, type Config } from '../config';
 import { createDb, type Bindings, type Database } from '../context';
 import { rewrapRecordings, rotateUserKeys } from '../crypto/keys';
 import type { BatchLimits } from '../db/lifecycle';
+import { enqueueProcessing } from '../media/jobs';
 import { createLogger, describeError, type Logger } from '../observability/logger';
 import type { BlobStore } from '../storage/blob-store';
 import { createBlobStore } from '../storage/select';
@@ -43,6 +44,8 @@ export interface RunOptions {
   log?: Logger;
   /** Where webhook events go (the media queue); without it none are sent. */
   queue?: Queue;
+  /** Where a completed restore queues the processing it deferred; without it none is queued. */
+  mediaQueue?: Queue;
 }
 
 /** 100 rows a batch, up to 50 batches per job and run: bounded work, bounded D1 statements per query. */
@@ -123,7 +126,8 @@ export function runDaily(db: Database, store: BlobStore, config: Config, now: Da
 }
 
 export function runHourly(db: Database, store: BlobStore, config: Config, now: Date, options: RunOptions = {}): Promise<RunSummary> {
-  const deps = { db, store };
+  const { mediaQueue } = options;
+  const deps = { db, store, resumeProcessing: mediaQueue ? (recordingId: string) => enqueueProcessing(mediaQueue, recordingId) : undefined };
   return runJobs('hourly', db, config, now, options, [
     ['staleUploads', (job) => abortStaleUploads(deps, config, now, job)],
     [
@@ -155,7 +159,7 @@ export async function runScheduled(controller: ScheduledController, env: Binding
   const store = createBlobStore(env, config);
   const now = new Date(controller.scheduledTime);
   const log = createLogger({ cron: controller.cron }, config.LOG_LEVEL);
-  const options = { log, queue: env.MEDIA_QUEUE };
+  const options = { log, queue: env.MEDIA_QUEUE, mediaQueue: env.MEDIA_QUEUE };
   if (controller.cron === DAILY_CRON) await runDaily(db, store, config, now, options);
   else if (controller.cron === HOURLY_CRON) await runHourly(db, store, config, now, options);
   else throw new Error(`No scheduled run for cron "${controller.cron}": wrangler.toml and src/compliance/scheduled.ts disagree`);

@@ -16,12 +16,11 @@ import {
   recordRestore,
   scanResumably,
   tieringCandidates,
-  timeKey,
+  callTimeKey,
   updateTier,
   type BatchLimits,
-  IN_FLIGHT_STATUSES,
 } from '../db/lifecycle';
-import { listRenditions, type RecordingRow } from '../db/recordings';
+import { findRecording, listRenditions, type RecordingRow } from '../db/recordings';
 import { AppError } from '../errors';
 import type { Logger } from '../observability/logger';
 import { StorageUnavailable, type BlobStore, type StorageTier } from '../storage/blob-store';
@@ -29,6 +28,12 @@ import { StorageUnavailable, type BlobStore, type StorageTier } from '../storage
 export interface TierDeps {
   db: Database;
   store: BlobStore;
+  /**
+   * Queue the processing of a recording again: a job that found its recording archived left it
+   * `processing`, and a restore is where it is redone. Without it (tests of tiering alone) the
+   * restore only moves objects.
+   */
+  resumeProcessing?: (recordingId: string) => Promise<void>;
 }
 
 const DAY_MS = 86_400_000;
@@ -70,19 +75,20 @@ async function moveObjects(store: BlobStore, keys: string[], tier: StorageTier, 
   return { pending };
 }
 
-function refuseInFlight(row: RecordingRow, what: string): void {
-  if ((IN_FLIGHT_STATUSES as readonly string[]).includes(row.status)) {
-    throw new AppError('conflict', `The recording is still ${row.status === 'recording' ? 'being recorded' : 'being processed'}; ${what} it once it is ready`);
-  }
+/** A live call is still writing its bytes: there is nothing whole to move yet. */
+function refuseWhileRecorded(row: RecordingRow, what: string): void {
+  if (row.status === 'recording') throw new AppError('conflict', `The recording is still being recorded; ${what} it once the call has ended`);
 }
 
 /**
- * Move a recording to the archive tier. Already archived: the objects are checked again (a
- * previous attempt that failed midway is completed) and the row is returned unchanged. Refused
- * with 409 `conflict` while it is still recorded or processed, or while a restore is pending.
+ * Move a recording to the archive tier, at any status but `recording`. Processing still running
+ * finishes into the archive tier (`settleNewObjects`), and a job that starts on an archived
+ * recording leaves it `processing` for the restore to redo. Already archived: the objects are
+ * checked again (a previous attempt that failed midway is completed) and the row is returned
+ * unchanged. Refused with 409 `conflict` while it is still recorded, or while a restore is pending.
  */
 export async function archiveRecording(deps: TierDeps, row: RecordingRow, now: Date): Promise<RecordingRow> {
-  refuseInFlight(row, 'archive');
+  refuseWhileRecorded(row, 'archive');
   if (row.pendingTier) throw new AppError('conflict', 'A restore of this recording is in progress; archive it once the restore has finished');
   let current = row;
   if (row.storageTier !== 'archive') {
@@ -90,8 +96,25 @@ export async function archiveRecording(deps: TierDeps, row: RecordingRow, now: D
     if (!updated) throw new AppError('conflict', 'The recording changed while it was being archived; try again');
     current = updated;
   }
+  // Listed after the row changed: a rendition saved before that is moved here, one saved after
+  // it is moved by the job itself (settleNewObjects reads the row after saving its renditions).
   await moveObjects(deps.store, await objectKeysOf(deps.db, current), 'archive', current.id);
   return current;
+}
+
+/**
+ * After processing saved its renditions: if the recording went to a colder tier meanwhile, the new
+ * objects follow it there, so that no hot object is left behind an archived row. Nothing to do
+ * while a restore is pending (everything is on its way back to hot).
+ */
+export async function settleNewObjects(deps: TierDeps, recordingId: string): Promise<void> {
+  const row = await findRecording(deps.db, recordingId);
+  if (!row || row.pendingTier || row.storageTier === 'hot') return;
+  await moveObjects(deps.store, await objectKeysOf(deps.db, row), row.storageTier, row.id);
+  // A restore that ran meanwhile may have moved these objects back before they were moved here:
+  // then they follow the row once more, so no archived object is left behind a hot row.
+  const after = await findRecording(deps.db, recordingId);
+  if (after && !after.pendingTier && after.storageTier !== row.storageTier) await moveObjects(deps.store, await objectKeysOf(deps.db, after), after.storageTier, after.id);
 }
 
 export interface RestoreOutcome {
@@ -108,7 +131,7 @@ export interface RestoreOutcome {
  */
 export async function restoreRecording(deps: TierDeps, row: RecordingRow, requestedBy: string, now: Date): Promise<RestoreOutcome> {
   if (row.storageTier === 'hot' && !row.pendingTier) return { row, pending: false };
-  refuseInFlight(row, 'restore');
+  refuseWhileRecorded(row, 'restore');
   await recordRestore(deps.db, row.id, requestedBy, now);
   return advanceRestore(deps, row, 'hot', now);
 }
@@ -123,6 +146,8 @@ async function advanceRestore(deps: TierDeps, row: RecordingRow, target: Storage
   }
   const updated = await completeTierChange(deps.db, row.id, target, now);
   if (!updated) throw new AppError('not_found', 'Recording not found');
+  // Processing that found the recording archived is redone now that the original is readable.
+  if (updated.status === 'processing' && target === 'hot') await deps.resumeProcessing?.(updated.id);
   return { row: updated, pending: false };
 }
 
@@ -139,11 +164,11 @@ export interface TieringSummary {
 }
 
 /**
- * Daily: every settled recording whose age (counted from its last restore, if any) calls for a
- * colder tier is moved there, straight to the coldest one due. Recordings being recorded or
- * processed, and those with a restore pending, are left alone. A failure on one recording is
- * logged and counted and the scan goes on (it is retried on the next pass); a storage outage
- * stops the job.
+ * Daily: every settled recording whose age (counted from the start of its call, or from its last
+ * restore if it was restored since) calls for a colder tier is moved there, straight to the coldest
+ * one due. Recordings being recorded or processed, and those with a restore pending, are left
+ * alone. A failure on one recording is logged and counted and the scan goes on (it is retried on
+ * the next pass); a storage outage stops the job.
  */
 export async function tierByAge(deps: TierDeps, config: Config, now: Date, options: JobOptions): Promise<TieringSummary> {
   const summary: TieringSummary = { scanned: 0, moved: { cool: 0, cold: 0, archive: 0 }, failed: 0, passComplete: true };
@@ -156,7 +181,7 @@ export async function tierByAge(deps: TierDeps, config: Config, now: Date, optio
     options.limits,
     now,
     (after, limit) => tieringCandidates(deps.db, cutoffs, after, limit),
-    (candidate) => timeKey(candidate.row),
+    (candidate) => callTimeKey(candidate.row),
     async (candidates) => {
       for (const { row, agingSince } of candidates) {
         const target = tierForAge(config, now.getTime() - Date.parse(agingSince));

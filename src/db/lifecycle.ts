@@ -78,15 +78,19 @@ export async function scanResumably<T>(
   return { scanned, passComplete: false };
 }
 
-/** `createdAt|id`: the order of the created_at indexes. */
-export const timeKey = (row: { createdAt: string; id: string }) => `${row.createdAt}|${row.id}`;
+/**
+ * `startTime|id`: the order of the age scans. A recording's age is the age of its call, counted
+ * from `startTime`; every row has one (required on upload, the `start` of a live call; stored as
+ * ISO-8601 UTC, so lexical order is time order), so `createdAt` is never needed in its place.
+ */
+export const callTimeKey = (row: { startTime: string; id: string }) => `${row.startTime}|${row.id}`;
 
-function afterTimeKey(after: string | null): SQL | undefined {
+function afterCallTimeKey(after: string | null): SQL | undefined {
   if (!after) return undefined;
   const bar = after.lastIndexOf('|');
-  const createdAt = after.slice(0, bar);
+  const startTime = after.slice(0, bar);
   const id = after.slice(bar + 1);
-  return or(gt(recordings.createdAt, createdAt), and(eq(recordings.createdAt, createdAt), gt(recordings.id, id)));
+  return or(gt(recordings.startTime, startTime), and(eq(recordings.startTime, startTime), gt(recordings.id, id)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -100,11 +104,11 @@ export interface TierCutoffs {
 }
 
 /**
- * When tiering counts a recording's age from: its last restore, else its creation. Written with
- * explicit table names because drizzle leaves columns unqualified in a select list, where a
+ * When tiering counts a recording's age from: its last restore, else the start of its call. Written
+ * with explicit table names because drizzle leaves columns unqualified in a select list, where a
  * correlated subquery would resolve them against its own table.
  */
-const agingSince = sql<string>`coalesce((select tr.requested_at from tier_restores tr where tr.recording_id = "recordings"."id"), "recordings"."created_at")`;
+const agingSince = sql<string>`coalesce((select tr.requested_at from tier_restores tr where tr.recording_id = "recordings"."id"), "recordings"."start_time")`;
 
 /**
  * Settled recordings whose tier is warmer than their age calls for. Rows leave this set as soon as
@@ -119,16 +123,17 @@ export function tieringCandidates(db: Database, cutoffs: TierCutoffs, after: str
         isNull(recordings.deletedAt),
         isNull(recordings.pendingTier),
         notInArray(recordings.status, [...IN_FLIGHT_STATUSES, 'deleted']),
-        lt(recordings.createdAt, cutoffs.cool),
+        // A call younger than the first cutoff cannot be due (a restore only makes it younger).
+        lt(recordings.startTime, cutoffs.cool),
         or(
           and(eq(recordings.storageTier, 'hot'), lt(agingSince, cutoffs.cool)),
           and(eq(recordings.storageTier, 'cool'), lt(agingSince, cutoffs.cold)),
           and(eq(recordings.storageTier, 'cold'), lt(agingSince, cutoffs.archive)),
         ),
-        afterTimeKey(after),
+        afterCallTimeKey(after),
       ),
     )
-    .orderBy(asc(recordings.createdAt), asc(recordings.id))
+    .orderBy(asc(recordings.startTime), asc(recordings.id))
     .limit(limit)
     .all();
 }
@@ -187,8 +192,9 @@ export function pendingRestores(db: Database, after: string | null, limit: numbe
 // Retention
 
 /**
- * Live recordings created before `cutoff` and not on legal hold. Rows still being recorded or
- * processed qualify only when older than `inFlightCutoff` (by then no live call can be writing).
+ * Live recordings whose call started before `cutoff`, not on legal hold. Rows still being recorded
+ * or processed qualify only once also created before `inFlightCutoff` (by then no live call or job
+ * can still be writing to them, however old the call they hold).
  */
 export function expiredRecordings(db: Database, cutoff: string, inFlightCutoff: string, after: string | null, limit: number): Promise<RecordingRow[]> {
   return db
@@ -198,15 +204,14 @@ export function expiredRecordings(db: Database, cutoff: string, inFlightCutoff: 
       and(
         isNull(recordings.deletedAt),
         eq(recordings.legalHold, false),
-        // Naming the live statuses lets (status, created_at) skip the tombstones, which pile up.
-        or(
-          and(inArray(recordings.status, ['ready', 'failed']), lt(recordings.createdAt, cutoff)),
-          and(inArray(recordings.status, [...IN_FLIGHT_STATUSES]), lt(recordings.createdAt, inFlightCutoff)),
-        ),
-        afterTimeKey(after),
+        // Naming the live statuses lets (status, start_time) skip the tombstones, which pile up.
+        inArray(recordings.status, ['ready', 'failed', ...IN_FLIGHT_STATUSES]),
+        lt(recordings.startTime, cutoff),
+        or(inArray(recordings.status, ['ready', 'failed']), lt(recordings.createdAt, inFlightCutoff)),
+        afterCallTimeKey(after),
       ),
     )
-    .orderBy(asc(recordings.createdAt), asc(recordings.id))
+    .orderBy(asc(recordings.startTime), asc(recordings.id))
     .limit(limit)
     .all();
 }

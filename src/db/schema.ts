@@ -49,7 +49,9 @@ export const recordings = sqliteTable(
     index('recordings_status_idx').on(t.status, t.createdAt),
     index('recordings_caller_idx').on(t.callerPhone),
     index('recordings_receiver_idx').on(t.receiverPhone),
-    index('recordings_tier_created_idx').on(t.storageTier, t.createdAt),
+    // Retention and tiering count a recording's age from its call's start (see db/lifecycle.ts).
+    index('recordings_status_start_idx').on(t.status, t.startTime, t.id),
+    index('recordings_tier_start_idx').on(t.storageTier, t.startTime),
     index('recordings_key_version_idx').on(t.userId, t.keyVersion),
   ],
 );

@@ -5,7 +5,9 @@
  * is retried with exponential backoff, and after max_retries Queues moves the message to the
  * dead-letter queue, whose consumer marks the recording `failed` with the last attempt's reason.
  * Delivery is at least once: a job for a recording already processed does nothing, and running
- * one twice writes the same object keys and rows again.
+ * one twice writes the same object keys and rows again. A recording archived while it is processed
+ * gets its renditions in the archive tier; one archived before its job starts is processed once it
+ * is restored.
  */
 import { appendAudit, type AuditInput } from '../compliance/audit-chain';
 import { getConfig } from '../config';
@@ -18,6 +20,7 @@ import { PermanentFailure, TransientFailure, transientReason } from './failures'
 import type { MediaJob } from './jobs';
 import { RENDITIONS, isProcessed, processRecording, type ProcessDeps } from './process-recording';
 import { RETRY_ACTION, lastRetry, markFailed, saveProcessed } from './processing-rows';
+import { settleNewObjects } from '../compliance/tiering';
 import { emitEvent, handleWebhookMessage, isWebhookMessage, type WebhookEvent } from '../compliance/webhooks';
 
 /** wrangler.toml's `max_retries` for call-recorder-media: a message is delivered up to this + 1 times. */
@@ -58,7 +61,15 @@ async function runJob(ctx: JobContext, message: Message<unknown>, recordingId: s
     return message.ack();
   }
   if (await isProcessed(ctx, row)) {
+    await settleNewObjects(ctx, row.id);
     ctx.log.info('media job skipped: already processed', { recordingId, attempts: message.attempts });
+    return message.ack();
+  }
+  if (row.storageTier === 'archive' || row.pendingTier) {
+    // The original may not be readable in the archive class (S3 Glacier, Azure Archive): the
+    // recording stays `processing`, and restoring it queues this job again.
+    await ctx.audit(row, { action: 'recording.processing_deferred', outcome: 'success', details: { reason: 'archived', attempts: message.attempts } });
+    ctx.log.info('media job deferred: the recording is archived; its restore queues it again', { recordingId });
     return message.ack();
   }
   try {
@@ -67,6 +78,8 @@ async function runJob(ctx: JobContext, message: Message<unknown>, recordingId: s
       await discardRenditions(ctx, row.id);
       return message.ack();
     }
+    // Archived while this ran: the new renditions go to the archive tier too.
+    await settleNewObjects(ctx, row.id);
     await ctx.audit(row, {
       action: 'recording.processed',
       outcome: 'success',

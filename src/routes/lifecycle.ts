@@ -10,6 +10,7 @@ import { archiveRecording, restoreRecording } from '../compliance/tiering';
 import { emitEvent } from '../compliance/webhooks';
 import { listRenditions, type RecordingRow } from '../db/recordings';
 import { AppError } from '../errors';
+import { enqueueProcessing } from '../media/jobs';
 import { describeError } from '../observability/logger';
 import { toRecordingJson } from '../recordings/json';
 import { createBlobStore } from '../storage/select';
@@ -19,6 +20,13 @@ import { createRouter } from './router';
 export const lifecycleRoutes = createRouter();
 
 const recordingJson = async (c: AppContext, row: RecordingRow) => toRecordingJson(row, await listRenditions(c.get('db'), row.id));
+
+/** A restore queues the processing that an archived recording deferred. */
+const tierDeps = (c: AppContext) => ({
+  db: c.get('db'),
+  store: createBlobStore(c.env, c.get('config')),
+  resumeProcessing: (recordingId: string) => enqueueProcessing(c.env.MEDIA_QUEUE, recordingId),
+});
 
 /** `recording.legal_hold` for a hold placed or released. The change is done and audited; a Queue failure is logged, not the caller's problem. */
 async function emitLegalHold(c: AppContext, row: RecordingRow, reason: string | null) {
@@ -52,19 +60,19 @@ lifecycleRoutes.openapi(
     tags: ['lifecycle'],
     summary: 'Move a recording to the archive tier (owner or admin)',
     description:
-      'The recording and every rendition move to the provider class mapped to `archive` (see the README). From the moment this answers, download, stream, playback-url and signed playback answer 409 `archived` until it is restored. Idempotent: archiving an archived recording answers 200 with it unchanged (and completes a previous attempt that failed midway). 409 `conflict` while the recording is still being recorded or processed, or while a restore is pending. Users with a read grant and auditors get 403.',
+      'The recording and every rendition move to the provider class mapped to `archive` (see the README), at any status but `recording`. From the moment this answers, download, stream, playback-url and signed playback answer 409 `archived` until it is restored. A recording still `processing` may be archived: a job already running stores its renditions in the archive tier; one not yet started waits, and the recording stays `processing` until it is restored, when the job runs again. Idempotent: archiving an archived recording answers 200 with it unchanged (and completes a previous attempt that failed midway). 409 `conflict` while the recording is still being recorded (a live call), or while a restore is pending. Users with a read grant and auditors get 403.',
     security,
     request: { params: IdParams },
     responses: {
       200: json(RecordingSchema, 'The recording, with storageTier "archive"'),
       ...authErrors,
-      ...errorResponses({ 409: 'Still being recorded or processed, or a restore is pending' }),
+      ...errorResponses({ 409: 'Still being recorded (a live call), or a restore is pending' }),
     },
   }),
   async (c) => {
     const { id } = c.req.valid('param');
     const row = await loadRecordingFor(c, id, 'change', 'recording.archive');
-    const deps = { db: c.get('db'), store: createBlobStore(c.env, c.get('config')) };
+    const deps = tierDeps(c);
     const archived = await auditRefusal(c, 'recording.archive', id, () => archiveRecording(deps, row, new Date()));
     await audit(c, { action: 'recording.archive', recordingId: id, subjectUserId: row.userId, outcome: 'success', details: { from: row.storageTier } });
     return c.json(await recordingJson(c, archived), 200);
@@ -78,20 +86,20 @@ lifecycleRoutes.openapi(
     tags: ['lifecycle'],
     summary: 'Bring a recording back to the hot tier (owner or admin); 202 while the provider restores asynchronously',
     description:
-      'Where the provider restores at once (R2; S3 below Glacier; Azure below Archive) the answer is 200 with storageTier "hot". Where it restores asynchronously (S3 Glacier Flexible Retrieval: hours; Azure Archive rehydration: up to 15 hours) the answer is 202 with the recording still archived; the hourly cron completes the restore once the provider is done, and calling this again polls (200 once done, 202 meanwhile). Restoring a hot recording answers 200 unchanged. A restored recording ages through the tiers again from the time of the restore.',
+      'Where the provider restores at once (R2; S3 below Glacier; Azure below Archive) the answer is 200 with storageTier "hot". Where it restores asynchronously (S3 Glacier Flexible Retrieval: hours; Azure Archive rehydration: up to 15 hours) the answer is 202 with the recording still archived; the hourly cron completes the restore once the provider is done, and calling this again polls (200 once done, 202 meanwhile). Restoring a hot recording answers 200 unchanged. A restored recording ages through the tiers again from the time of the restore. A recording whose processing waited while it was archived is queued for processing once restored.',
     security,
     request: { params: IdParams },
     responses: {
       200: json(RecordingSchema, 'Restored: storageTier "hot"'),
       202: json(RecordingSchema, 'Restore started; the recording stays archived until the provider finishes'),
       ...authErrors,
-      ...errorResponses({ 409: 'Still being recorded or processed' }),
+      ...errorResponses({ 409: 'Still being recorded (a live call)' }),
     },
   }),
   async (c) => {
     const { id } = c.req.valid('param');
     const row = await loadRecordingFor(c, id, 'change', 'recording.restore');
-    const deps = { db: c.get('db'), store: createBlobStore(c.env, c.get('config')) };
+    const deps = tierDeps(c);
     const outcome = await auditRefusal(c, 'recording.restore', id, () => restoreRecording(deps, row, c.get('principal').id, new Date()));
     await audit(c, { action: 'recording.restore', recordingId: id, subjectUserId: row.userId, outcome: 'success', details: { from: row.storageTier, pending: outcome.pending } });
     const body = await recordingJson(c, outcome.row);

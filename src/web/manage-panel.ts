@@ -77,7 +77,8 @@ function legalHoldGroup({ api, recording, changed, announce }: ManageOptions): H
 
 function storageGroup({ api, recording, changed, announce }: ManageOptions): HTMLElement {
   const archived = recording.storageTier === 'archive';
-  const busy = recording.status === 'recording' || recording.status === 'processing';
+  // Archiving waits only for a live call to end; processing still running finishes into the archive.
+  const busy = recording.status === 'recording';
   const button = h('button', { type: 'button', 'data-key': 'tier', disabled: busy }, archived ? 'Restore from archive' : 'Move to archive');
   button.addEventListener('click', () =>
     act(button, announce, async () => {
@@ -92,7 +93,7 @@ function storageGroup({ api, recording, changed, announce }: ManageOptions): HTM
     h('h3', { id: 'tier-heading' }, 'Storage'),
     h('p', {}, `Storage tier: ${recording.storageTier}.`, archived ? ' While archived it cannot be played or downloaded.' : ''),
     button,
-    busy ? h('p', { class: 'hint' }, 'Available once processing is done.') : null,
+    busy ? h('p', { class: 'hint' }, 'Available once the call has ended.') : null,
   );
 }
 

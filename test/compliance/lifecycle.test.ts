@@ -124,13 +124,22 @@ describe('archive and restore', () => {
     expect(((await again.json()) as RecordingBody).storageTier).toBe('archive');
   });
 
-  it('refuses with 409 conflict while the recording is still processing or a restore is pending', async () => {
+  it('archives at any status but recording: 409 conflict during a live call or while a restore is pending', async () => {
     const owner = 'arch-busy';
     const { id } = await readyRecording(owner);
-    await env.DB.prepare("update recordings set status = 'processing' where id = ?").bind(id).run();
-    const busy = await post(`/api/v1/lifecycle/${id}/archive`, await as(owner));
-    expect(busy.status).toBe(409);
-    expect(((await busy.json()) as ErrorBody).error.code).toBe('conflict');
+    await env.DB.prepare("update recordings set status = 'recording' where id = ?").bind(id).run();
+    const live = await post(`/api/v1/lifecycle/${id}/archive`, await as(owner));
+    expect(live.status).toBe(409);
+    expect(((await live.json()) as ErrorBody).error.code).toBe('conflict');
+    expect(await auditActions(id)).toContain(`recording.archive:denied:${owner}`);
+
+    for (const status of ['processing', 'failed']) {
+      await env.DB.prepare("update recordings set status = ?, storage_tier = 'hot' where id = ?").bind(status, id).run();
+      const archived = await post(`/api/v1/lifecycle/${id}/archive`, await as(owner));
+      expect(archived.status, status).toBe(200);
+      expect(((await archived.json()) as RecordingBody).storageTier, status).toBe('archive');
+      expect((await env.RECORDINGS.head(originalKey(id)))?.customMetadata?.tier, status).toBe('archive');
+    }
 
     await env.DB.prepare("update recordings set status = 'ready', storage_tier = 'archive', pending_tier = 'hot' where id = ?").bind(id).run();
     const pending = await post(`/api/v1/lifecycle/${id}/archive`, await as(owner));

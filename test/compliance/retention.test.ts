@@ -5,7 +5,10 @@
  */
 import { env } from 'cloudflare:test';
 import { beforeEach, describe, expect, it } from 'vitest';
+import { drizzle } from 'drizzle-orm/d1';
 import { anonymizePhone } from '../../src/compliance/retention';
+import { expiredRecordings, tieringCandidates } from '../../src/db/lifecycle';
+import * as schema from '../../src/db/schema';
 import { runDaily, runHourly } from '../../src/compliance/scheduled';
 import { parseConfig } from '../../src/config';
 import { createDb } from '../../src/context';
@@ -36,8 +39,8 @@ interface Row {
 const rowOf = (id: string) => env.DB.prepare('select * from recordings where id = ?').bind(id).first<Row>();
 const originalKey = (id: string) => `recordings/${id}/original.enc`;
 
-async function readyRecording(owner: string): Promise<string> {
-  const { id } = await uploadOk(owner, withMagic('ogg', 20_000));
+async function readyRecording(owner: string, extra: Record<string, string> = {}): Promise<string> {
+  const { id } = await uploadOk(owner, withMagic('ogg', 20_000), extra);
   await env.DB.prepare("update recordings set status = 'ready' where id = ?").bind(id).run();
   return id;
 }
@@ -154,6 +157,59 @@ describe('retention of recordings', () => {
       expect((await rowOf(id))?.status).toBe('deleted');
       expect(await retentionAudits(id)).toBe(1);
     }
+  });
+});
+
+describe('the age of a recording is the age of its call', () => {
+  const callStarted = (daysAgo: number) => ({ startTime: new Date(Date.now() - daysAgo * DAY).toISOString() });
+
+  it('deletes a recording uploaded today whose call started 40 days ago; a held one of the same age stays', async () => {
+    const old = await readyRecording('ret-old-call', callStarted(40));
+    const held = await readyRecording('ret-old-held', callStarted(40));
+    const recent = await readyRecording('ret-recent-call', callStarted(29));
+    await call(`/api/v1/lifecycle/${held}/legal-hold`, { method: 'POST', headers: await as('ret-admin', 'admin') });
+    const summary = await runDaily(db, r2, config, new Date(), quiet);
+    expect(summary.jobs.retention).toMatchObject({ deleted: 1 });
+    expect((await rowOf(old))?.status).toBe('deleted');
+    expect(await env.RECORDINGS.head(originalKey(old))).toBeNull();
+    expect((await rowOf(held))?.deleted_at).toBeNull();
+    expect(await env.RECORDINGS.head(originalKey(held))).not.toBeNull();
+    expect((await rowOf(recent))?.deleted_at).toBeNull();
+  });
+
+  it('leaves an old call that is still being processed alone until no job or live call can be writing to it', async () => {
+    const id = await readyRecording('ret-old-processing', callStarted(40));
+    await env.DB.prepare("update recordings set status = 'processing' where id = ?").bind(id).run();
+    await runDaily(db, r2, config, new Date(), quiet);
+    expect((await rowOf(id))?.deleted_at).toBeNull();
+    await runDaily(db, r2, config, new Date(Date.now() + 2 * DAY), quiet);
+    expect((await rowOf(id))?.status).toBe('deleted');
+  });
+
+  it('tiers by the call’s age: a call of 10 days ago uploaded today goes to cool at once', async () => {
+    const tiering = parseConfig({ ...env, RETENTION_DAYS_RECORDING: '400', ARCHIVAL_ENABLED: 'true', KEY_ROTATION_DAYS: '3650' });
+    const old = await readyRecording('tier-old-call', callStarted(10));
+    const recent = await readyRecording('tier-recent-call', callStarted(6));
+    await runDaily(db, r2, tiering, new Date(), quiet);
+    const tier = async (id: string) => (await env.DB.prepare('select storage_tier as t from recordings where id = ?').bind(id).first<{ t: string }>())!.t;
+    expect(await tier(old)).toBe('cool');
+    expect((await env.RECORDINGS.head(originalKey(old)))?.customMetadata?.tier).toBe('cool');
+    expect(await tier(recent)).toBe('hot');
+  });
+
+  it('the retention and tiering scans are served by the start_time indexes', async () => {
+    const queries: { sql: string; params: unknown[] }[] = [];
+    const logged = drizzle(env.DB, { schema, logger: { logQuery: (sql, params) => void queries.push({ sql, params }) } });
+    const now = Date.now();
+    const iso = (offset: number) => new Date(now + offset).toISOString();
+    await expiredRecordings(logged, iso(-30 * DAY), iso(-2 * DAY), `${iso(-40 * DAY)}|rec_0`, 100);
+    await tieringCandidates(logged, { cool: iso(-7 * DAY), cold: iso(-30 * DAY), archive: iso(-90 * DAY) }, null, 100);
+    const plans = await Promise.all(
+      queries.map(async ({ sql, params }) => (await env.DB.prepare(`explain query plan ${sql}`).bind(...params).all<{ detail: string }>()).results.map((r) => r.detail).join('\n')),
+    );
+    expect(plans[0]).toMatch(/SEARCH recordings USING INDEX recordings_status_start_idx \(status=\? AND start_time<\?\)/);
+    expect(plans[1]).toMatch(/SEARCH recordings USING INDEX recordings_tier_start_idx \(storage_tier=\? AND start_time<\?\)/);
+    expect(plans.join('\n')).not.toMatch(/SCAN recordings(?! USING)/);
   });
 });
 

@@ -257,3 +257,47 @@ describe('failures', () => {
     expect(await deliver('', { body: { type: 'unknown' } })).toMatchObject({ acked: true, retry: undefined });
   });
 });
+
+describe('archived while it is processed', () => {
+  const tierOf = async (key: string) => (await env.RECORDINGS.head(key))?.customMetadata?.tier ?? 'hot';
+  const post = async (path: string) => call(path, { method: 'POST', headers: await as(owner) });
+
+  it('archived before its job starts: the job waits, the restore queues it again, and everything is there', async () => {
+    const bytes = sineWav(2, 330, 16000);
+    const id = await storeWithoutDelivery(bytes);
+    const archived = await post(`/api/v1/lifecycle/${id}/archive`);
+    expect(archived.status).toBe(200);
+    expect(((await archived.json()) as { storageTier: string; status: string })).toMatchObject({ storageTier: 'archive', status: 'processing' });
+    expect(await deliver(id)).toEqual({ acked: true, retry: undefined });
+    expect((await recording(id)).status).toBe('processing');
+    expect(await listRenditions(db, id)).toEqual([]);
+    for (const quality of ['high', 'low', 'mp3'] as const) expect(await env.RECORDINGS.head(objectKeyFor(id, quality))).toBeNull();
+    expect(await auditOf(id, 'recording.processing_deferred')).toHaveLength(1);
+
+    // The restore queues the job on the real queue, which miniflare delivers.
+    expect((await post(`/api/v1/lifecycle/${id}/restore`)).status).toBe(200);
+    await waitForStatus(id, 'ready');
+    const rows = await listRenditions(db, id);
+    expect(rows.map((r) => r.quality).sort()).toEqual(['high', 'low', 'mp3']);
+    for (const row of rows) expect(await tierOf(row.objectKey), row.quality).toBe('hot');
+    expect(equalBytes(await bytesOf(await call(`/api/v1/recordings/${id}/download`, { headers: await as(owner) })), bytes)).toBe(true);
+    expect(Math.abs((await probe(await renditionBytes(id, 'high'))).durationMs - 2000)).toBeLessThanOrEqual(50);
+  });
+
+  it('archived while its job runs: the renditions it stores go to the archive tier, none is left hot', async () => {
+    // Long enough that the job is still transcoding when the archive request arrives.
+    const id = await storeWithoutDelivery(sineWav(90, 440, 16000));
+    const job = deliver(id);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await post(`/api/v1/lifecycle/${id}/archive`)).status).toBe(200);
+    expect(await job).toEqual({ acked: true, retry: undefined });
+    const row = await recording(id);
+    expect(row).toMatchObject({ status: 'ready', storageTier: 'archive' });
+    const archivedAt = (await auditOf(id, 'recording.archive'))[0]!.seq;
+    const processedAt = (await auditOf(id, 'recording.processed'))[0]!.seq;
+    expect(archivedAt).toBeLessThan(processedAt);
+    const rows = await listRenditions(db, id);
+    expect(rows).toHaveLength(3);
+    for (const key of [row.objectKey!, ...rows.map((r) => r.objectKey)]) expect(await tierOf(key), key).toBe('archive');
+  });
+});

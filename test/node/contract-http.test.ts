@@ -211,3 +211,73 @@ describe('signed links are checked against the present on each use', () => {
     expect((await rawGet(exportUrl)).status).toBe(404);
   });
 });
+
+async function auditActions(recordingId: string): Promise<string[]> {
+  const res = await fetch(api(`/audit?recordingId=${recordingId}&limit=200`), { headers: { 'x-api-key': API_KEY } });
+  return ((await res.json()) as { items: { action: string }[] }).items.map((e) => e.action);
+}
+
+describe('archive at once after upload', () => {
+  it('is accepted while processing; after restore the original and every rendition are there, byte-exact', async () => {
+    const bytes = sineWav(4, 523, 16_000);
+    const rec = await upload(OWNER, bytes);
+    expect(rec.status).toBe('processing');
+    const who = await bearer(OWNER);
+    const archived = await fetch(api(`/lifecycle/${rec.id}/archive`), { method: 'POST', headers: who });
+    expect(archived.status).toBe(200);
+    expect(await archived.json()).toMatchObject({ id: rec.id, storageTier: 'archive' });
+    const refused = await rawGet(api(`/recordings/${rec.id}/download`), who);
+    expect(refused.status).toBe(409);
+    expect(JSON.parse(refused.body.toString()).error.code).toBe('archived');
+    // The queued job either finished into the archive or waited for the restore; both are audited.
+    await expect
+      .poll(async () => (await auditActions(rec.id)).some((a) => a === 'recording.processed' || a === 'recording.processing_deferred'), { timeout: 60_000, interval: 500 })
+      .toBe(true);
+
+    const restored = await fetch(api(`/lifecycle/${rec.id}/restore`), { method: 'POST', headers: who });
+    expect(restored.status).toBe(200);
+    expect(await restored.json()).toMatchObject({ storageTier: 'hot' });
+    const ready = await whenProcessed(rec.id);
+    expect(ready.storageTier).toBe('hot');
+    expect([...(ready.renditions ?? [])].sort()).toEqual(['high', 'low', 'mp3']);
+
+    const download = await rawGet(api(`/recordings/${rec.id}/download`), who);
+    expect(download.status).toBe(200);
+    expectExactLength(download, 'download after restore');
+    expect(Buffer.compare(download.body, Buffer.from(bytes))).toBe(0);
+    for (const quality of ['high', 'low']) {
+      const whole = await rawGet(api(`/recordings/${rec.id}/stream?quality=${quality}`), who);
+      expect(whole.headers['x-rendition'], quality).toBe(quality);
+      expectExactLength(whole, quality);
+      const half = Math.floor(whole.body.length / 2);
+      const first = await rawGet(api(`/recordings/${rec.id}/stream?quality=${quality}`), { ...who, range: `bytes=0-${half - 1}` });
+      const second = await rawGet(api(`/recordings/${rec.id}/stream?quality=${quality}`), { ...who, range: `bytes=${half}-` });
+      expect(Buffer.compare(Buffer.concat([first.body, second.body]), whole.body), quality).toBe(0);
+      expect(Math.abs((await decodedSeconds(whole.body)) - 4), quality).toBeLessThan(0.2);
+    }
+  }, 150_000);
+});
+
+describe('retention counts from the call’s startTime, through the cron over HTTP', () => {
+  it('deletes a recording of a call 40 days ago uploaded today; a held one of the same age stays', async () => {
+    const startTime = new Date(Date.now() - 40 * DAY).toISOString();
+    const old = await upload('http-retention', wav, startTime);
+    const held = await upload('http-retention', wav, startTime);
+    await whenProcessed(old.id);
+    await whenProcessed(held.id);
+    const hold = await fetch(api(`/lifecycle/${held.id}/legal-hold`), { method: 'POST', headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'e2e' }) });
+    expect(hold.status).toBe(200);
+
+    // `wrangler dev --test-scheduled` fires the daily Cron Trigger on this path.
+    const cron = await fetch(`${service.url}/cdn-cgi/handler/scheduled?cron=${encodeURIComponent('0 3 * * *')}`);
+    expect(cron.status, await cron.text()).toBe(200);
+
+    const gone = await fetch(api(`/recordings/${old.id}`), { headers: { 'x-api-key': API_KEY } });
+    expect(gone.status).toBe(404);
+    expect((await rawGet(api(`/recordings/${old.id}/download`), { 'x-api-key': API_KEY })).status).toBe(404);
+    const kept = await fetch(api(`/recordings/${held.id}`), { headers: { 'x-api-key': API_KEY } });
+    expect(kept.status).toBe(200);
+    expect(await kept.json()).toMatchObject({ legalHold: true });
+    expect(await auditActions(old.id)).toContain('recording.retention_delete');
+  }, 150_000);
+});

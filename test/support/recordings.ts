@@ -3,7 +3,7 @@ import { env } from 'cloudflare:test';
 import { createApp } from '../../src/app';
 import { as, call } from './auth';
 
-export const fields = { callId: 'call-1', callerPhone: '+14155550100', receiverPhone: '+442071838750', startTime: '2026-11-20T10:00:00Z' };
+export const fields = { callId: 'call-1', callerPhone: '+14155550100', receiverPhone: '+442071838750', startTime: new Date().toISOString() };
 
 export async function uploadRaw(user: string, bytes: Uint8Array, extra: Record<string, string> = {}, contentType = 'audio/wav'): Promise<Response> {
   const query = new URLSearchParams({ ...fields, ...extra });
