@@ -26,8 +26,10 @@ interface __BaseEnv_Env {
 	PLAYBACK_URL_TTL_SECONDS: string;
 	JWT_CLOCK_TOLERANCE_SECONDS: string;
 	LOG_LEVEL: string;
+	AUDIT_SHARDS: string;
 	LIVE_CALL: DurableObjectNamespace /* LiveCall */;
 	FFMPEG_CONTAINER: DurableObjectNamespace /* FfmpegContainer */;
+	AUDIT_SEQUENCER: DurableObjectNamespace /* AuditSequencer */;
 }
 declare namespace Cloudflare {
 	interface Env extends __BaseEnv_Env {}
@@ -37,7 +39,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "ENVIRONMENT" | "STORAGE_PROVIDER" | "MAX_FILE_SIZE" | "RETENTION_DAYS_RECORDING" | "RETENTION_DAYS_TRANSCRIPT" | "ARCHIVAL_ENABLED" | "ARCHIVAL_AFTER_DAYS" | "COLD_AFTER_DAYS" | "ARCHIVE_AFTER_DAYS" | "GDPR_ENABLED" | "PROMETHEUS_ENABLED" | "HEALTH_CHECK_ENABLED" | "NOISE_REDUCTION_ENABLED" | "KEY_ROTATION_DAYS" | "LIVE_IDLE_TIMEOUT_SECONDS" | "LIVE_MAX_DURATION_HOURS" | "PLAYBACK_URL_TTL_SECONDS" | "JWT_CLOCK_TOLERANCE_SECONDS" | "LOG_LEVEL">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "ENVIRONMENT" | "STORAGE_PROVIDER" | "MAX_FILE_SIZE" | "RETENTION_DAYS_RECORDING" | "RETENTION_DAYS_TRANSCRIPT" | "ARCHIVAL_ENABLED" | "ARCHIVAL_AFTER_DAYS" | "COLD_AFTER_DAYS" | "ARCHIVE_AFTER_DAYS" | "GDPR_ENABLED" | "PROMETHEUS_ENABLED" | "HEALTH_CHECK_ENABLED" | "NOISE_REDUCTION_ENABLED" | "KEY_ROTATION_DAYS" | "LIVE_IDLE_TIMEOUT_SECONDS" | "LIVE_MAX_DURATION_HOURS" | "PLAYBACK_URL_TTL_SECONDS" | "JWT_CLOCK_TOLERANCE_SECONDS" | "LOG_LEVEL" | "AUDIT_SHARDS">> {}
 }
 declare module "*.txt" {
 	const value: string;

@@ -17,6 +17,7 @@ export const BENCH_SECRETS = {
   API_KEYS: 'bench-api-key-0123456789abcdef',
   WEBHOOK_SECRET: 'bench-only-webhook-secret-0123',
   FFMPEG_SHARED_SECRET: 'bench-only-ffmpeg-secret-0123',
+  AUDIT_SIGNING_KEY: 'YmVuY2gtb25seS1hdWRpdC1zaWduaW5nLXNlZWQtMzI=',
 };
 
 export function freePort() {

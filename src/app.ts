@@ -28,6 +28,8 @@ import { StorageUnavailable } from './storage/blob-store';
 const REQUEST_ID = /^[A-Za-z0-9._-]{8,128}$/;
 /** Signed playback URLs carry their own authorization (the signature). */
 const SIGNED_PLAYBACK = /^\/api\/v1\/recordings\/[^/]+\/play$/;
+/** The live upgrade authenticates itself; the OpenAPI document and the audit public key are public. */
+const PUBLIC_API = new Set(['/api/v1/recordings/live', '/api/v1/openapi.json', '/api/v1/audit/public-key']);
 const warned = new WeakSet<object>();
 
 /** Request id (accepted from the caller when well-formed, echoed as a header), logger, timing. */
@@ -73,9 +75,8 @@ export function createApp() {
 
   const api = createRouter();
   api.use('*', async (c, next) => {
-    // The live upgrade authenticates itself (browsers put the token in the query string);
-    // the OpenAPI document is public.
-    if (c.req.path === '/api/v1/recordings/live' || c.req.path === '/api/v1/openapi.json' || SIGNED_PLAYBACK.test(c.req.path)) return next();
+    // Browsers put the live upgrade's token in the query string; the route checks it.
+    if (PUBLIC_API.has(c.req.path) || SIGNED_PLAYBACK.test(c.req.path)) return next();
     return requireAuth(c, next);
   });
   api.use('*', rateLimit);

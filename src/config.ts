@@ -31,6 +31,9 @@ export interface Secrets {
   AZURE_CONTAINER_NAME?: string;
   AZURE_CDN_ENDPOINT?: string;
   RATE_LIMIT_DISABLED?: string;
+  AUDIT_SIGNING_KEY?: string;
+  AUDIT_SHARDS?: string;
+  AUDIT_DISABLED?: string;
 }
 
 /**
@@ -43,6 +46,7 @@ export const DEV_DEFAULTS = {
   API_KEYS: 'dev-only-api-key-0123456789abcdef',
   WEBHOOK_SECRET: 'dev-only-webhook-secret-0123456789',
   FFMPEG_SHARED_SECRET: 'dev-only-ffmpeg-secret-0123456789',
+  AUDIT_SIGNING_KEY: 'ZGV2LW9ubHktYXVkaXQtc2lnbmluZy1zZWVkLTMyYnk=',
 } as const;
 
 const bool = z
@@ -107,17 +111,24 @@ const schema = z.object({
   AZURE_CONTAINER_NAME: z.string().min(3, 'must be at least 3 characters').optional(),
   AZURE_CDN_ENDPOINT: z.string().min(1).optional(),
   RATE_LIMIT_DISABLED: bool.default(false),
+  /** Base64 of a 32-byte Ed25519 seed; signs audit checkpoints. Its own secret, not derived from the master key. */
+  AUDIT_SIGNING_KEY: base64Key32.optional(),
+  /** Audit chains, each with its own sequencer; more shards, more appends per second. Lowering it later leaves old shards checked. */
+  AUDIT_SHARDS: positiveInt.max(256, 'must be at most 256').default(16),
+  /** Benchmarks only: record no audit events (refused in production). */
+  AUDIT_DISABLED: bool.default(false),
 });
 
 type Parsed = z.output<typeof schema>;
 
 /** Settings after defaults are applied: secrets are always present. */
-export type Config = Omit<Parsed, 'MASTER_ENCRYPTION_KEY' | 'JWT_SECRET' | 'API_KEYS' | 'WEBHOOK_SECRET' | 'FFMPEG_SHARED_SECRET'> & {
+export type Config = Omit<Parsed, 'MASTER_ENCRYPTION_KEY' | 'JWT_SECRET' | 'API_KEYS' | 'WEBHOOK_SECRET' | 'FFMPEG_SHARED_SECRET' | 'AUDIT_SIGNING_KEY'> & {
   MASTER_ENCRYPTION_KEY: string;
   JWT_SECRET: string;
   API_KEYS: string[];
   WEBHOOK_SECRET: string;
   FFMPEG_SHARED_SECRET: string;
+  AUDIT_SIGNING_KEY: string;
   /** Names of the secrets that fell back to development defaults (logged as a warning). */
   usingDevDefaults: string[];
 };
@@ -132,7 +143,7 @@ export class ConfigError extends Error {
   }
 }
 
-const REQUIRED_SECRETS = ['MASTER_ENCRYPTION_KEY', 'JWT_SECRET', 'API_KEYS', 'WEBHOOK_SECRET', 'FFMPEG_SHARED_SECRET'] as const;
+const REQUIRED_SECRETS = ['MASTER_ENCRYPTION_KEY', 'JWT_SECRET', 'API_KEYS', 'WEBHOOK_SECRET', 'FFMPEG_SHARED_SECRET', 'AUDIT_SIGNING_KEY'] as const;
 
 /** Parse settings from a Worker `env` (or from `process.env`-like records in scripts). */
 export function parseConfig(env: Record<string, unknown>): Config {
@@ -155,6 +166,7 @@ export function parseConfig(env: Record<string, unknown>): Config {
     usingDevDefaults.push(name);
     secrets[name] = name === 'API_KEYS' ? [DEV_DEFAULTS.API_KEYS] : DEV_DEFAULTS[name];
   }
+  if (parsed.AUDIT_DISABLED && parsed.ENVIRONMENT === 'production') throw new ConfigError('AUDIT_DISABLED', 'is not allowed in production');
   if (parsed.STORAGE_PROVIDER === 's3') {
     for (const name of ['AWS_REGION', 'AWS_BUCKET_NAME', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY'] as const) {
       if (!parsed[name]) throw new ConfigError(name, 'is required when STORAGE_PROVIDER is s3');

@@ -5,10 +5,10 @@
 import { drizzle, type DrizzleD1Database } from 'drizzle-orm/d1';
 import type { Context } from 'hono';
 import type { Principal } from './auth/principal';
-import { appendAudit, type AuditInput } from './compliance/audit-chain';
+import { auditLedger, deliverAudit, newAuditEvent, type AuditInput } from './compliance/audit-log';
 import type { Config, Secrets } from './config';
 import * as schema from './db/schema';
-import type { Logger } from './observability/logger';
+import { describeError, type Logger } from './observability/logger';
 
 export type Bindings = Env & Secrets;
 export type Database = DrizzleD1Database<typeof schema>;
@@ -28,13 +28,20 @@ export type AppContext = Context<AppEnv>;
 
 export const createDb = (d1: D1Database): Database => drizzle(d1, { schema });
 
-/** Record an access decision or change made by the caller of this request. */
-export function audit(c: AppContext, event: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>) {
+/**
+ * Record an access decision or change made by the caller of this request. The event is handed to
+ * its sequencer after the response (`waitUntil`, retried there), never awaited on the request
+ * path; it shows in `GET /audit` within a second or two. The returned promise is already settled.
+ */
+export function audit(c: AppContext, event: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>): Promise<void> {
   const principal = c.get('principal') as Principal | undefined;
-  return appendAudit(c.get('db'), c.get('config').MASTER_ENCRYPTION_KEY, {
-    ...event,
-    actor: principal?.id ?? 'anonymous',
-    actorRole: principal?.role ?? null,
-    requestId: c.get('requestId'),
-  });
+  const requestId = c.get('requestId');
+  const record = newAuditEvent({ ...event, actor: principal?.id ?? 'anonymous', actorRole: principal?.role ?? null, requestId });
+  const log = c.get('log');
+  c.executionCtx.waitUntil(
+    deliverAudit(auditLedger(c.env, c.get('config')), [record], requestId, log).catch((error: unknown) =>
+      log.error('audit event lost after every retry', { eventId: record.id, action: record.action, ...describeError(error) }),
+    ),
+  );
+  return Promise.resolve();
 }

@@ -12,5 +12,6 @@ export default {
   scheduled: (controller, env, ctx) => runScheduled(controller, env, ctx),
 } satisfies ExportedHandler<Bindings>;
 
+export { AuditSequencer } from '../durable-objects/audit-sequencer';
 export { LiveCall } from '../durable-objects/live-call';
 export { FfmpegContainer } from './media/ffmpeg-container';

@@ -91,11 +91,11 @@ export async function exportSubject(deps: { db: Database; config: Pick<Config, '
     after = page[page.length - 1]!.id;
   }
   const auditEvents: AuditEventRow[] = [];
-  for (let afterSeq = 0; ; ) {
-    const page = await auditEventsAbout(db, userId, afterSeq, 1000);
+  for (let after: { at: string; id: string } | null = null; ; ) {
+    const page: AuditEventRow[] = await auditEventsAbout(db, userId, after, 1000);
     auditEvents.push(...page);
     if (page.length < 1000) break;
-    afterSeq = page[page.length - 1]!.seq;
+    after = page[page.length - 1]!;
   }
   const [consent, transcripts, grantedToOthers, grantedToSubject, encryptionKeys] = await Promise.all([
     getConsent(db, userId),

@@ -8,8 +8,8 @@
  * The run functions take `(db, store, config, now)` so that tests (and a manual run) can move the
  * clock; the cron passes the scheduled time.
  */
-import { writeAuditCheckpoint } from './audit-chain';
-import { appendAudit, type AuditInput } from './audit-chain';
+import { writeAuditCheckpoint } from './audit-ledger';
+import { appendAudit, auditLedger, type AuditInput, type AuditLedger } from './audit-log';
 import { getConfig, type Config } from '../config';
 import { createDb, type Bindings, type Database } from '../context';
 import { rewrapRecordings, rotateUserKeys } from '../crypto/keys';
@@ -38,6 +38,8 @@ export interface JobOptions {
 }
 
 export interface RunOptions {
+  /** Where the run's audit events go. */
+  ledger: AuditLedger;
   limits?: Partial<BatchLimits>;
   /** Wall-clock budget of the whole run; a cron invocation may run 15 minutes. Default 10 minutes. */
   budgetMs?: number;
@@ -71,7 +73,7 @@ async function runJobs(
     limits: { ...DEFAULT_LIMITS, ...options.limits, deadline: Date.now() + (options.budgetMs ?? 10 * 60_000) },
     log,
     audit: async (event) => {
-      await appendAudit(db, config.MASTER_ENCRYPTION_KEY, { ...event, actor: CRON_ACTOR, actorRole: 'system' });
+      await appendAudit(options.ledger, { ...event, actor: CRON_ACTOR, actorRole: 'system' }, log);
     },
     emit: async (event, data) => {
       if (options.queue) await emitEvent({ queue: options.queue, config }, event, data, now);
@@ -115,7 +117,7 @@ async function rotateKeys(db: Database, config: Config, now: Date, job: JobOptio
 }
 
 /** Retention first (nothing is moved to a colder tier only to be deleted), then tiering, then keys. */
-export function runDaily(db: Database, store: BlobStore, config: Config, now: Date, options: RunOptions = {}): Promise<RunSummary> {
+export function runDaily(db: Database, store: BlobStore, config: Config, now: Date, options: RunOptions): Promise<RunSummary> {
   const deps = { db, store };
   return runJobs('daily', db, config, now, options, [
     ['retention', (job) => deleteExpiredRecordings(deps, config, now, job)],
@@ -125,9 +127,14 @@ export function runDaily(db: Database, store: BlobStore, config: Config, now: Da
   ]);
 }
 
+<<<<<<< HEAD
 export function runHourly(db: Database, store: BlobStore, config: Config, now: Date, options: RunOptions = {}): Promise<RunSummary> {
   const { mediaQueue } = options;
   const deps = { db, store, resumeProcessing: mediaQueue ? (recordingId: string) => enqueueProcessing(mediaQueue, recordingId) : undefined };
+=======
+export function runHourly(db: Database, store: BlobStore, config: Config, now: Date, options: RunOptions): Promise<RunSummary> {
+  const deps = { db, store };
+>>>>>>> 91c0ec8 (Audit off the request path: a sequencer Durable Object per shard (16 by default, AUDIT_SHARDS) stores each event before acking, chains batches with SHA-256 and writes them to D1 in one batch (idempotent ids, alarm finishes after a crash); Ed25519-signed RFC 6962 Merkle checkpoints of every shard head (AUDIT_SIGNING_KEY, not the master key); verify against every checkpoint; export, on-demand checkpoint and public-key routes)
   return runJobs('hourly', db, config, now, options, [
     ['staleUploads', (job) => abortStaleUploads(deps, config, now, job)],
     [
@@ -142,8 +149,8 @@ export function runHourly(db: Database, store: BlobStore, config: Config, now: D
     [
       'auditCheckpoint',
       async () => {
-        const checkpoint = await writeAuditCheckpoint(db, store, config.MASTER_ENCRYPTION_KEY, now);
-        return { written: checkpoint ? 1 : 0 };
+        const checkpoint = await writeAuditCheckpoint({ db, store, ledger: options.ledger, signingKey: config.AUDIT_SIGNING_KEY }, now);
+        return { written: 1, root: checkpoint.payload.root };
       },
     ],
   ]);
@@ -159,7 +166,7 @@ export async function runScheduled(controller: ScheduledController, env: Binding
   const store = createBlobStore(env, config);
   const now = new Date(controller.scheduledTime);
   const log = createLogger({ cron: controller.cron }, config.LOG_LEVEL);
-  const options = { log, queue: env.MEDIA_QUEUE, mediaQueue: env.MEDIA_QUEUE };
+  const options = { log, queue: env.MEDIA_QUEUE, mediaQueue: env.MEDIA_QUEUE, ledger: auditLedger(env, config) };
   if (controller.cron === DAILY_CRON) await runDaily(db, store, config, now, options);
   else if (controller.cron === HOURLY_CRON) await runHourly(db, store, config, now, options);
   else throw new Error(`No scheduled run for cron "${controller.cron}": wrangler.toml and src/compliance/scheduled.ts disagree`);

@@ -1,10 +1,10 @@
 /**
  * Purpose-bound keys derived from MASTER_ENCRYPTION_KEY with HKDF-SHA-256. Each purpose has its
- * own `info` label, so the audit-chain key can never be used to sign a playback URL.
+ * own `info` label, so the webhook-id key can never be used to sign a playback URL.
  */
 import { base64ToBytes, bytesToHex } from '../encoding';
 
-export type KeyPurpose = 'audit-chain' | 'playback-url' | 'phone-anonymization' | 'user-secret-wrap' | 'webhook-id';
+export type KeyPurpose = 'playback-url' | 'phone-anonymization' | 'user-secret-wrap' | 'webhook-id';
 
 const masterCache = new Map<string, Promise<CryptoKey>>();
 

@@ -23,16 +23,18 @@ export function transcriptsOf(db: Database, userId: string): Promise<TranscriptR
 }
 
 /**
- * A page of audit events about the user, in chain order: what they did (also through signed URLs
- * of their recordings), what was done to their data, and every event on a recording they own or owned.
+ * A page of audit events about the user, oldest first (by time, then id; each shard keeps its own
+ * chain order): what they did (also through signed URLs of their recordings), what was done to
+ * their data, and every event on a recording they own or owned.
  */
-export function auditEventsAbout(db: Database, userId: string, afterSeq: number, limit: number): Promise<AuditEventRow[]> {
+export function auditEventsAbout(db: Database, userId: string, after: { at: string; id: string } | null, limit: number): Promise<AuditEventRow[]> {
   const ownRecording = sql`${auditEvents.recordingId} in (select ${recordings.id} from ${recordings} where ${recordings.userId} = ${userId})`;
+  const position = after ? or(gt(auditEvents.at, after.at), and(eq(auditEvents.at, after.at), gt(auditEvents.id, after.id))) : undefined;
   return db
     .select()
     .from(auditEvents)
-    .where(and(gt(auditEvents.seq, afterSeq), or(eq(auditEvents.actor, userId), eq(auditEvents.actor, `signed-url:${userId}`), eq(auditEvents.subjectUserId, userId), ownRecording)))
-    .orderBy(asc(auditEvents.seq))
+    .where(and(position, or(eq(auditEvents.actor, userId), eq(auditEvents.actor, `signed-url:${userId}`), eq(auditEvents.subjectUserId, userId), ownRecording)))
+    .orderBy(asc(auditEvents.at), asc(auditEvents.id))
     .limit(limit)
     .all();
 }

@@ -138,13 +138,15 @@ export const recordingPermissions = sqliteTable(
 );
 
 /**
- * Append-only, hash-chained audit log: `hash` = HMAC-SHA-256(auditKey, prevHash || canonical(event)).
- * `seq` is the chain order; the unique index makes a forked chain impossible to write.
+ * Append-only audit log in `shard` chains (src/compliance/audit-ledger.ts): within a shard,
+ * `hash` = SHA-256 over prevHash and the event's canonical JSON, `seq` is the chain order given by
+ * the shard's sequencer, and the unique index makes a forked chain impossible to write.
  */
 export const auditEvents = sqliteTable(
   'audit_events',
   {
     id: text('id').primaryKey(),
+    shard: integer('shard').notNull().default(0),
     seq: integer('seq').notNull(),
     at: text('at').notNull(),
     actor: text('actor').notNull(),
@@ -159,12 +161,12 @@ export const auditEvents = sqliteTable(
     hash: text('hash').notNull(),
   },
   (t) => [
-    uniqueIndex('audit_events_seq_idx').on(t.seq),
-    index('audit_events_recording_idx').on(t.recordingId, t.seq),
-    index('audit_events_actor_idx').on(t.actor, t.seq),
-    index('audit_events_subject_idx').on(t.subjectUserId, t.seq),
-    index('audit_events_action_idx').on(t.action, t.seq),
-    index('audit_events_at_idx').on(t.at),
+    uniqueIndex('audit_events_shard_seq_idx').on(t.shard, t.seq),
+    index('audit_events_recording_idx').on(t.recordingId, t.at),
+    index('audit_events_actor_idx').on(t.actor, t.at),
+    index('audit_events_subject_idx').on(t.subjectUserId, t.at),
+    index('audit_events_action_idx').on(t.action, t.at),
+    index('audit_events_at_idx').on(t.at, t.id),
   ],
 );
 

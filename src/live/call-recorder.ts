@@ -10,7 +10,7 @@
  * see the state the previous one left. The object itself is written by call-object.ts, full parts
  * in the background, so that acks never wait for storage.
  */
-import { appendAudit } from '../compliance/audit-chain';
+import { appendAudit, auditLedger } from '../compliance/audit-log';
 import { emitEvent } from '../compliance/webhooks';
 import { getConfig, type Config } from '../config';
 import { createDb, type Bindings, type Database } from '../context';
@@ -448,7 +448,7 @@ export class CallRecorder {
   }
 
   private async audit(owner: CallOwner, action: string, recordingId: string | null, outcome: 'success' | 'denied', details: Record<string, unknown>): Promise<void> {
-    await appendAudit(this.db, this.config.MASTER_ENCRYPTION_KEY, { actor: owner.id, actorRole: owner.role, action, recordingId, subjectUserId: owner.id, outcome, details });
+    await appendAudit(auditLedger(this.env, this.config), { actor: owner.id, actorRole: owner.role, action, recordingId, subjectUserId: owner.id, outcome, details }, this.log);
   }
 }
 

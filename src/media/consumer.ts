@@ -9,7 +9,7 @@
  * gets its renditions in the archive tier; one archived before its job starts is processed once it
  * is restored.
  */
-import { appendAudit, type AuditInput } from '../compliance/audit-chain';
+import { appendAudit, auditLedger, type AuditInput } from '../compliance/audit-log';
 import { getConfig } from '../config';
 import { createDb, type Bindings } from '../context';
 import { findRecording, type RecordingRow } from '../db/recordings';
@@ -142,7 +142,7 @@ export async function handleMediaBatch(batch: MessageBatch<unknown>, env: Bindin
     config,
     ffmpeg: env,
     log,
-    audit: (row, event) => appendAudit(db, config.MASTER_ENCRYPTION_KEY, { ...event, actor: ACTOR, recordingId: row.id, subjectUserId: row.userId }),
+    audit: (row, event) => appendAudit(auditLedger(env, config), { ...event, actor: ACTOR, recordingId: row.id, subjectUserId: row.userId }, log),
     emit: (event, data) => emitEvent({ queue: env.MEDIA_QUEUE, config }, event, data).then(() => undefined),
   };
   const deadLetter = isDeadLetterQueue(batch.queue);

@@ -24,7 +24,7 @@
  * unredacted original and would store its renditions, and mark them ready, after step 2.
  */
 import { and, eq, exists, isNull, ne, notInArray, sql } from 'drizzle-orm';
-import type { AuditInput } from '../compliance/audit-chain';
+import type { AuditInput } from '../compliance/audit-log';
 import type { Config } from '../config';
 import type { Database } from '../context';
 import { ChunkSealer, ciphertextSize, createSealStream } from '../crypto/chunked';

@@ -1,13 +1,14 @@
-/** The audit log (admin and auditor): filtered listing and verification of the hash chain. */
+/** The audit log: filtered listing, verification, on-demand checkpoint, export for outside verification, and the checkpoint public key. */
 import { createRoute, z } from '@hono/zod-openapi';
-import { and, desc, eq, gte, lt, lte, or, type SQL } from 'drizzle-orm';
 import { requireRole } from '../auth/middleware';
-import { verifyAuditChain } from '../compliance/audit-chain';
-import { audit } from '../context';
-import { auditEvents } from '../db/schema';
+import { auditSigner } from '../compliance/audit-checkpoint';
+import { exportAuditLog, verifyAuditLog, writeAuditCheckpoint, type LedgerDeps } from '../compliance/audit-ledger';
+import { appendAudit, auditLedger } from '../compliance/audit-log';
+import { audit, type AppContext } from '../context';
+import { listAuditEvents, type AuditCursor } from '../db/audit';
+import { AppError } from '../errors';
 import { createBlobStore } from '../storage/select';
-
-import { authErrors, json, security } from './schemas';
+import { authErrors, IsoTime, json, security } from './schemas';
 import { createRouter } from './router';
 
 const AuditEventSchema = z
@@ -20,7 +21,8 @@ const AuditEventSchema = z
     outcome: z.enum(['success', 'denied', 'failure']),
     hash: z.string(),
     prevHash: z.string(),
-    seq: z.number().int(),
+    shard: z.number().int().openapi({ description: 'The chain the event is in' }),
+    seq: z.number().int().openapi({ description: 'Its place in that chain' }),
     subjectUserId: z.string().nullable(),
     details: z.record(z.string(), z.unknown()).nullable(),
   })
@@ -32,15 +34,54 @@ const VerifySchema = z
     checked: z.number().int(),
     firstBadId: z.string().nullable(),
     reason: z
-      .enum(['sequence', 'link', 'hash', 'pending', 'truncated', 'checkpoint'])
+      .enum(['sequence', 'link', 'hash', 'checkpoint', 'truncated', 'uncovered', 'forged_checkpoint'])
       .nullable()
-      .openapi({ description: 'sequence: a seq missing or out of order; link/hash: an edited, inserted or reordered event; pending: a forged unsealed event; truncated: events after the newest checkpoint are gone; checkpoint: the chain was rewritten up to a checkpoint' }),
-    pending: z.number().int().openapi({ description: 'Events stored but not sealed yet (each is authenticated on its own until sealed)' }),
-    checkpoint: z.object({ seq: z.number().int(), id: z.string(), writtenAt: z.string() }).nullable(),
+      .openapi({
+        description:
+          'sequence: a seq missing (a deleted event); link: an inserted or reordered event; hash: an edited event; checkpoint: the chain differs from a signed checkpoint (rewritten); truncated: checkpointed events are gone; uncovered: events no checkpoint covers yet (POST /audit/checkpoints); forged_checkpoint: a checkpoint fails its Ed25519 signature or Merkle root',
+      }),
+    shard: z.number().int().nullable(),
+    uncovered: z.number().int().openapi({ description: 'Events after the newest checkpoint of their shard' }),
+    checkpoints: z.number().int(),
+    badCheckpoint: z.string().nullable().openapi({ description: 'Storage key of a checkpoint that fails its signature' }),
+    newestCheckpoint: z.object({ id: z.string(), writtenAt: z.string(), root: z.string() }).nullable(),
   })
   .openapi('AuditVerification');
 
-const iso = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' });
+const CheckpointSchema = z
+  .object({
+    key: z.string(),
+    id: z.string(),
+    writtenAt: z.string(),
+    root: z.string().openapi({ description: 'RFC 6962 Merkle root over the shard heads, hex' }),
+    heads: z.array(z.object({ shard: z.number().int(), seq: z.number().int(), hash: z.string(), id: z.string().nullable() })),
+  })
+  .openapi('AuditCheckpoint');
+
+const PublicKeySchema = z
+  .object({ keys: z.array(z.object({ kty: z.string(), crv: z.string(), x: z.string(), alg: z.string(), use: z.string(), kid: z.string() })) })
+  .openapi('AuditPublicKey');
+
+/** `at|id` of the last event of a page, base64url. */
+const CURSOR = /^[A-Za-z0-9_-]{8,200}$/;
+const encodeCursor = (c: AuditCursor) => btoa(`${c.at}|${c.id}`).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+function decodeCursor(cursor: string): AuditCursor {
+  const invalid = (cause?: unknown) => new AppError('invalid_request', 'cursor must be a cursor returned by this endpoint', { details: { field: 'cursor' }, cause });
+  let text: string;
+  try {
+    text = atob(cursor.replace(/-/g, '+').replace(/_/g, '/'));
+  } catch (error) {
+    throw invalid(error);
+  }
+  const [at, id] = text.split('|');
+  if (!at || !id || Number.isNaN(Date.parse(at))) throw invalid();
+  return { at, id };
+}
+
+const ledgerDeps = (c: AppContext): LedgerDeps => {
+  const config = c.get('config');
+  return { db: c.get('db'), store: createBlobStore(c.env, config), ledger: auditLedger(c.env, config), signingKey: config.AUDIT_SIGNING_KEY };
+};
 
 export const auditRoutes = createRouter();
 
@@ -49,17 +90,17 @@ auditRoutes.openapi(
     method: 'get',
     path: '/audit',
     tags: ['audit'],
-    summary: 'Audit events, newest first',
+    summary: 'Audit events, newest first (an event shows here within seconds of its request)',
     security,
     request: {
       query: z.object({
         recordingId: z.string().max(64).optional(),
         userId: z.string().max(256).optional(),
         action: z.string().max(100).optional(),
-        from: iso.optional(),
-        to: iso.optional(),
+        from: IsoTime.optional(),
+        to: IsoTime.optional(),
         limit: z.coerce.number().int().min(1).max(500).default(100),
-        cursor: z.string().regex(/^\d+$/, 'must be a cursor returned by this endpoint').optional(),
+        cursor: z.string().regex(CURSOR, 'must be a cursor returned by this endpoint').optional(),
       }),
     },
     responses: { 200: json(z.object({ items: z.array(AuditEventSchema), nextCursor: z.string().nullable() }), 'A page of events'), ...authErrors },
@@ -67,21 +108,8 @@ auditRoutes.openapi(
   async (c) => {
     await requireRole(c, ['admin', 'auditor'], 'audit.read');
     const q = c.req.valid('query');
-    const filters: SQL[] = [];
-    if (q.recordingId) filters.push(eq(auditEvents.recordingId, q.recordingId));
-    // A user's events: those they did, and those done to their data.
-    if (q.userId) filters.push(or(eq(auditEvents.actor, q.userId), eq(auditEvents.subjectUserId, q.userId))!);
-    if (q.action) filters.push(eq(auditEvents.action, q.action));
-    if (q.from) filters.push(gte(auditEvents.at, new Date(q.from).toISOString()));
-    if (q.to) filters.push(lte(auditEvents.at, new Date(q.to).toISOString()));
-    if (q.cursor) filters.push(lt(auditEvents.seq, Number(q.cursor)));
-    const rows = await c
-      .get('db')
-      .select()
-      .from(auditEvents)
-      .where(filters.length ? and(...filters) : undefined)
-      .orderBy(desc(auditEvents.seq))
-      .limit(q.limit + 1);
+    const filter = { recordingId: q.recordingId, userId: q.userId, action: q.action, from: q.from && new Date(q.from).toISOString(), to: q.to && new Date(q.to).toISOString() };
+    const rows = await listAuditEvents(c.get('db'), filter, q.cursor ? decodeCursor(q.cursor) : null, q.limit);
     const page = rows.slice(0, q.limit);
     await audit(c, { action: 'audit.read', outcome: 'success', recordingId: q.recordingId ?? null, subjectUserId: q.userId ?? null });
     const items = page.map((r) => ({
@@ -93,11 +121,13 @@ auditRoutes.openapi(
       outcome: r.outcome,
       hash: r.hash,
       prevHash: r.prevHash,
+      shard: r.shard,
       seq: r.seq,
       subjectUserId: r.subjectUserId,
       details: r.details,
     }));
-    return c.json({ items, nextCursor: rows.length > q.limit ? String(page[page.length - 1]!.seq) : null }, 200);
+    const last = page[page.length - 1];
+    return c.json({ items, nextCursor: rows.length > q.limit && last ? encodeCursor(last) : null }, 200);
   },
 );
 
@@ -106,17 +136,77 @@ auditRoutes.openapi(
     method: 'get',
     path: '/audit/verify',
     tags: ['audit'],
-    summary: 'Verify the whole hash chain, and that the newest signed checkpoint of its head is still in it',
+    summary: 'Verify every shard against every signed checkpoint; ok is false while events exist that no checkpoint covers',
     security,
     responses: { 200: json(VerifySchema, 'Verification result'), ...authErrors },
   }),
   async (c) => {
     await requireRole(c, ['admin', 'auditor'], 'audit.verify');
-    const config = c.get('config');
-    const result = await verifyAuditChain(c.get('db'), config.MASTER_ENCRYPTION_KEY, createBlobStore(c.env, config));
+    const result = await verifyAuditLog(ledgerDeps(c));
     await audit(c, { action: 'audit.verify', outcome: result.ok ? 'success' : 'failure', details: { ...result } });
-    if (!result.ok) c.get('log').error('audit chain verification failed', { firstBadId: result.firstBadId });
+    if (!result.ok && result.reason !== 'uncovered') c.get('log').error('audit verification failed', { firstBadId: result.firstBadId, reason: result.reason, shard: result.shard });
     return c.json(result, 200);
   },
 );
 
+auditRoutes.openapi(
+  createRoute({
+    method: 'post',
+    path: '/audit/checkpoints',
+    tags: ['audit'],
+    summary: 'Write a signed checkpoint now (the hourly cron writes one too); every event accepted before the call is covered',
+    security,
+    responses: { 201: json(CheckpointSchema, 'The checkpoint written'), ...authErrors },
+  }),
+  async (c) => {
+    await requireRole(c, ['admin'], 'audit.checkpoint');
+    const deps = ledgerDeps(c);
+    // Recorded (held by its sequencer) before the checkpoint is taken, so that the checkpoint covers it.
+    const principal = c.get('principal');
+    await appendAudit(deps.ledger, { action: 'audit.checkpoint', outcome: 'success', actor: principal.id, actorRole: principal.role, requestId: c.get('requestId') }, c.get('log'));
+    const { key, payload } = await writeAuditCheckpoint(deps);
+    return c.json({ key, id: payload.id, writtenAt: payload.writtenAt, root: payload.root, heads: payload.heads }, 201);
+  },
+);
+
+auditRoutes.openapi(
+  createRoute({
+    method: 'get',
+    path: '/audit/export',
+    tags: ['audit'],
+    summary: 'Events and checkpoints as NDJSON, for scripts/verify-audit.mjs (needs only the public key)',
+    security,
+    request: {
+      query: z.object({
+        shard: z.coerce.number().int().min(0).max(255).optional().openapi({ description: 'One shard; all when absent' }),
+        fromSeq: z.coerce.number().int().min(1).default(1).openapi({ description: 'First seq of each shard; a later start takes its first link as given' }),
+      }),
+    },
+    responses: { 200: { content: { 'application/x-ndjson': { schema: z.string() } }, description: 'header line, checkpoint lines, event lines' }, ...authErrors },
+  }),
+  async (c) => {
+    await requireRole(c, ['admin', 'auditor'], 'audit.export');
+    const q = c.req.valid('query');
+    await audit(c, { action: 'audit.export', outcome: 'success', details: { shard: q.shard ?? null, fromSeq: q.fromSeq } });
+    const body = exportAuditLog(ledgerDeps(c), { shards: q.shard === undefined ? undefined : [q.shard], fromSeq: q.fromSeq });
+    const headers = { 'content-type': 'application/x-ndjson; charset=utf-8', 'content-disposition': 'attachment; filename="audit-export.ndjson"' };
+    // A stream, not a typed body: the OpenAPI document describes the lines.
+    return new Response(body, { status: 200, headers }) as never;
+  },
+);
+
+auditRoutes.openapi(
+  createRoute({
+    method: 'get',
+    path: '/audit/public-key',
+    tags: ['audit'],
+    summary: 'The Ed25519 key that signs audit checkpoints, as a JWK set (public, no credentials)',
+    responses: { 200: json(PublicKeySchema, 'JWK set') },
+  }),
+  async (c) => {
+    const { publicJwk } = await auditSigner(c.get('config').AUDIT_SIGNING_KEY);
+    return c.json({ keys: [{ kty: publicJwk.kty!, crv: String(publicJwk.crv), x: String(publicJwk.x), alg: String(publicJwk.alg), use: String(publicJwk.use), kid: publicJwk.kid }] }, 200, {
+      'cache-control': 'public, max-age=300',
+    });
+  },
+);

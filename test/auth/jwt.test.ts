@@ -1,5 +1,6 @@
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from 'jose';
 import { describe, expect, it } from 'vitest';
+import { settleAudit } from '../support/audit';
 import { API_KEY, call, tokenFor } from '../support/auth';
 import { TEST_SECRETS } from '../support/secrets';
 
@@ -69,6 +70,7 @@ describe('authentication', () => {
 
   it('audits every denied authentication', async () => {
     await consent(bearer('garbage-token-for-audit'));
+    await settleAudit();
     const res = await call('/api/v1/audit?action=auth.denied&limit=5', { headers: { 'x-api-key': API_KEY } });
     const body = (await res.json()) as { items: { outcome: string; details: { reason: string } }[] };
     expect(body.items.length).toBeGreaterThan(0);

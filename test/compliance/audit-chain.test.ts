@@ -1,282 +1,338 @@
 /**
- * The audit chain under concurrency (over a D1 slowed to production-like latency) and against
- * tampering: an edited, deleted, inserted, reordered or forged row, a cut-off tail and a chain
- * rewritten by someone holding the key are each named by verification. Every tampering test puts
- * the table back as it was, and checks the chain verifies again.
+ * The sharded audit chains: appends under concurrency land once each in contiguous chains;
+ * a hand-over sent twice, or a sequencer that died mid-way, loses and doubles nothing; and
+ * verification against Ed25519-signed Merkle checkpoints names an edited, deleted, inserted or
+ * reordered event, a cut-off tail, a chain rewritten with recomputed hashes, lost checkpoints, a
+ * checkpoint signed with another key, and events no checkpoint covers yet. Every tampering test
+ * puts D1 and storage back as they were and checks the log verifies again.
  */
-import { env } from 'cloudflare:test';
+import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
+import { flattenedVerify, importJWK, type FlattenedJWS } from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { appendAudit, computeAuditHash, verifyAuditChain, writeAuditCheckpoint, type VerifyResult } from '../../src/compliance/audit-chain';
+import { auditSigner, signCheckpoint } from '../../src/compliance/audit-checkpoint';
+import { chainHash, GENESIS_HASH, merkleRoot, merkleTreeHash, shardFor, type ChainedAuditEvent } from '../../src/compliance/audit-format';
+import { CHECKPOINT_PREFIX, readCheckpoints, verifyAuditLog, writeAuditCheckpoint } from '../../src/compliance/audit-ledger';
+import { appendAudit, newAuditEvent } from '../../src/compliance/audit-log';
+import type { VerifyResult } from '../../src/compliance/audit-verifier';
 import { getConfig } from '../../src/config';
 import { createDb } from '../../src/context';
-import { deriveHmacKey } from '../../src/crypto/derive';
 import { createBlobStore } from '../../src/storage/select';
+import { settleAudit, testLedger } from '../support/audit';
 import { as, call } from '../support/auth';
 import { TEST_SECRETS } from '../support/secrets';
 
-const MASTER = TEST_SECRETS.MASTER_ENCRYPTION_KEY;
 const db = createDb(env.DB);
 const store = createBlobStore(env, getConfig(env));
-const COLUMNS = ['id', 'seq', 'at', 'actor', 'actor_role', 'action', 'recording_id', 'subject_user_id', 'outcome', 'details', 'request_id', 'prev_hash', 'hash'] as const;
+const deps = { db, store, ledger: testLedger, signingKey: TEST_SECRETS.AUDIT_SIGNING_KEY };
+const COLUMNS = ['id', 'shard', 'seq', 'at', 'actor', 'actor_role', 'action', 'recording_id', 'subject_user_id', 'outcome', 'details', 'request_id', 'prev_hash', 'hash'] as const;
 type Raw = Record<(typeof COLUMNS)[number], string | number | null>;
+const insertSql = `insert into audit_events (${COLUMNS.join(',')}) values (${COLUMNS.map(() => '?').join(',')})`;
 
-const UNWRAP = Symbol('unwrap');
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/**
- * D1 as a Worker far from the database sees it: every query and batch takes `ms` longer, half
- * before and half after it runs. `failBatch` makes every batch (the sealing step) throw.
- */
-function remoteD1(d1: D1Database, ms: number, options: { failBatch?: boolean } = {}): D1Database {
-  const slow = <T>(run: () => Promise<T>) => (async () => {
-    await sleep(ms / 2);
-    const result = await run();
-    await sleep(ms / 2);
-    return result;
-  })();
-  const statement = (s: D1PreparedStatement): D1PreparedStatement =>
-    new Proxy(s, {
-      get(target, prop) {
-        if (prop === UNWRAP) return target;
-        const value = Reflect.get(target, prop, target) as unknown;
-        if (prop === 'bind') return (...args: unknown[]) => statement(target.bind(...args));
-        if (typeof value === 'function' && ['all', 'run', 'raw', 'first'].includes(String(prop))) {
-          return (...args: unknown[]) => slow(() => (value as (...a: unknown[]) => Promise<unknown>).apply(target, args));
-        }
-        return typeof value === 'function' ? value.bind(target) : value;
-      },
-    });
-  return new Proxy(d1, {
-    get(target, prop) {
-      if (prop === 'prepare') return (query: string) => statement(target.prepare(query));
-      if (prop === 'batch') {
-        return (statements: D1PreparedStatement[]) => {
-          if (options.failBatch) return Promise.reject(new Error('the request died'));
-          // Unwrap: D1 needs its own statement objects in a batch.
-          return slow(() => target.batch(statements.map((s) => (s as unknown as Record<symbol, D1PreparedStatement>)[UNWRAP] ?? s)));
-        };
-      }
-      const value = Reflect.get(target, prop, target) as unknown;
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
+/** A request id whose events go to `shard`. */
+function keyForShard(shard: number): string {
+  for (let i = 0; ; i++) if (shardFor(`probe-${shard}-${i}`, testLedger.shards) === shard) return `probe-${shard}-${i}`;
 }
 
-async function rows(): Promise<Raw[]> {
-  return (await env.DB.prepare('select * from audit_events order by seq').all<Raw>()).results;
+const TAMPER_SHARD = 5;
+
+async function rows(shard?: number): Promise<Raw[]> {
+  const where = shard === undefined ? '' : 'where shard = ?';
+  const statement = env.DB.prepare(`select * from audit_events ${where} order by shard, seq`);
+  return (await (shard === undefined ? statement : statement.bind(shard)).all<Raw>()).results;
 }
 
 async function restore(snapshot: Raw[]): Promise<void> {
-  const insert = `insert into audit_events (${COLUMNS.join(',')}) values (${COLUMNS.map(() => '?').join(',')})`;
-  await env.DB.batch([env.DB.prepare('delete from audit_events'), ...snapshot.map((r) => env.DB.prepare(insert).bind(...COLUMNS.map((c) => r[c])))]);
+  await env.DB.batch([env.DB.prepare('delete from audit_events'), ...snapshot.map((r) => env.DB.prepare(insertSql).bind(...COLUMNS.map((c) => r[c])))]);
 }
 
-const verify = (withCheckpoints = false): Promise<VerifyResult> => verifyAuditChain(db, MASTER, withCheckpoints ? store : undefined);
+async function checkpointObjects(): Promise<{ key: string; bytes: Uint8Array }[]> {
+  return Promise.all(
+    (await readCheckpoints(store)).map(async ({ key }) => ({ key, bytes: new Uint8Array(await new Response((await store.get(key))!.body).arrayBuffer()) })),
+  );
+}
 
-/** Run `mutate` on the table, hand back what verification says, then put the table back. */
-async function tamper(mutate: (chain: Raw[]) => Promise<void>, withCheckpoints = false): Promise<{ result: VerifyResult; chain: Raw[] }> {
-  const chain = await rows();
+/** Run `mutate`, hand back what GET /audit/verify says, then put D1 and the checkpoints back. */
+async function tamper(mutate: (chain: Raw[]) => Promise<void>): Promise<{ result: VerifyResult; chain: Raw[] }> {
+  await settleAudit();
+  const all = await rows();
+  const checkpoints = await checkpointObjects();
   try {
-    await mutate(chain);
-    return { result: await verify(withCheckpoints), chain };
+    await mutate(await rows(TAMPER_SHARD));
+    const res = await call('/api/v1/audit/verify', { headers: await as('tamper-auditor', 'auditor') });
+    expect(res.status).toBe(200);
+    return { result: (await res.json()) as VerifyResult, chain: await rows(TAMPER_SHARD) };
   } finally {
-    await restore(chain);
+    await settleAudit();
+    // The verify request's own event is kept: it is in another shard or after the restored rows.
+    const added = (await rows()).filter((r) => r.action === 'audit.verify' && !all.some((a) => a.id === r.id));
+    await restore([...all, ...added]);
+    for (const { key } of await readCheckpoints(store)) if (!checkpoints.some((c) => c.key === key)) await store.delete(key);
+    for (const { key, bytes } of checkpoints) await store.putBytes(key, bytes, 'application/json');
   }
 }
+
+const verifyNow = () => verifyAuditLog(deps);
 
 beforeAll(async () => {
   for (let i = 0; i < 12; i++) {
-    await appendAudit(db, MASTER, { actor: `user-${i % 3}`, action: 'recording.read', recordingId: `rec_${i}`, outcome: 'success', details: { i, nested: { b: 1, a: [1, 2] } } });
+    await appendAudit(testLedger, { actor: `user-${i % 3}`, action: 'recording.read', recordingId: `rec_${i}`, outcome: 'success', details: { i, nested: { b: 1, a: [1, 2] } }, requestId: keyForShard(TAMPER_SHARD) });
   }
+  await settleAudit();
+  await writeAuditCheckpoint(deps);
 });
 
 afterEach(async () => {
-  expect(await verify(true)).toMatchObject({ ok: true, firstBadId: null });
+  await settleAudit();
+  await writeAuditCheckpoint(deps);
+  expect(await verifyNow()).toMatchObject({ ok: true, firstBadId: null, uncovered: 0 });
 });
 
-describe('appends under concurrency', () => {
-  it('100 concurrent appends over a D1 with 20 ms a query all land in one chain, seqs contiguous', async () => {
-    const slowDb = createDb(remoteD1(env.DB, 20));
+describe('appends', () => {
+  it('100 concurrent appends land once each, every shard chain contiguous from seq 1, and verify once checkpointed', async () => {
     const before = (await rows()).length;
-    const results = await Promise.allSettled(
-      Array.from({ length: 100 }, (_, i) => appendAudit(slowDb, MASTER, { actor: `concurrent-${i}`, action: 'probe.concurrent', outcome: 'success', details: { i } })),
-    );
-    expect(results.filter((r) => r.status === 'rejected')).toEqual([]);
-    const appended = results.map((r) => (r as PromiseFulfilledResult<Awaited<ReturnType<typeof appendAudit>>>).value);
-    expect(appended.every((row) => /^[0-9a-f]{64}$/.test(row.hash))).toBe(true);
-    expect(appended.map((row) => row.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 100 }, (_, i) => before + i + 1));
+    const appended = await Promise.all(Array.from({ length: 100 }, (_, i) => appendAudit(testLedger, { actor: `concurrent-${i}`, action: 'probe.concurrent', outcome: 'success', details: { i } })));
+    await settleAudit();
     const chain = await rows();
-    expect(chain.map((r) => r.seq)).toEqual(Array.from({ length: before + 100 }, (_, i) => i + 1));
-    expect(await verify()).toEqual({ ok: true, checked: before + 100, firstBadId: null, reason: null, pending: 0, checkpoint: null });
-  }, 120_000);
-
-  it('100 concurrent audited requests leave one valid chain', async () => {
-    const responses = await Promise.all(Array.from({ length: 100 }, async (_, i) => call('/api/v1/gdpr/consent', { headers: await as(`chain-user-${i}`) })));
-    expect(responses.map((r) => r.status)).toEqual(Array(100).fill(200));
-    const reads = (await rows()).filter((r) => r.action === 'gdpr.consent.read');
-    expect(reads.length).toBe(100);
-    const res = await call('/api/v1/audit/verify', { headers: await as('chain-auditor', 'auditor') });
-    expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ ok: true, firstBadId: null, pending: 0 });
+    expect(chain.length).toBe(before + 100);
+    expect(new Set(appended.map((e) => e.id)).size).toBe(100);
+    const byShard = new Map<number, number[]>();
+    for (const r of chain) byShard.set(Number(r.shard), [...(byShard.get(Number(r.shard)) ?? []), Number(r.seq)]);
+    expect(byShard.size).toBeGreaterThan(8);
+    for (const seqs of byShard.values()) expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+    const uncheckpointed = await verifyNow();
+    expect(uncheckpointed).toMatchObject({ ok: false, reason: 'uncovered', uncovered: 100 });
+    await writeAuditCheckpoint(deps);
+    expect(await verifyNow()).toMatchObject({ ok: true, checked: before + 100, firstBadId: null, reason: null, uncovered: 0 });
   });
 
-  it('an event whose request died before sealing is authenticated while pending, then sealed by the next append', async () => {
-    await expect(appendAudit(createDb(remoteD1(env.DB, 0, { failBatch: true })), MASTER, { actor: 'dying', action: 'probe.dying', outcome: 'success' })).rejects.toThrow('the request died');
-    const [stored] = (await rows()).slice(-1);
-    expect(stored).toMatchObject({ actor: 'dying', hash: '' });
-    expect(String(stored!.prev_hash)).toMatch(/^pending:[0-9a-f]{64}$/);
-    expect(await verify()).toMatchObject({ ok: true, pending: 1 });
-    await appendAudit(db, MASTER, { actor: 'next', action: 'probe.next', outcome: 'success' });
-    expect(await verify()).toMatchObject({ ok: true, pending: 0 });
-    const sealed = (await rows()).find((r) => r.id === stored!.id)!;
-    expect(sealed.hash).toMatch(/^[0-9a-f]{64}$/);
+  it('100 concurrent audited requests: each event shows in GET /audit within 5 s', async () => {
+    const started = Date.now();
+    const responses = await Promise.all(Array.from({ length: 100 }, async (_, i) => call('/api/v1/gdpr/consent', { headers: await as(`chain-user-${i}`) })));
+    expect(responses.map((r) => r.status)).toEqual(Array(100).fill(200));
+    const auditor = await as('chain-auditor', 'auditor');
+    for (;;) {
+      const body = (await (await call('/api/v1/audit?action=gdpr.consent.read&limit=500', { headers: auditor })).json()) as { items: { actor: string }[] };
+      if (body.items.filter((e) => e.actor.startsWith('chain-user-')).length === 100) break;
+      expect(Date.now() - started).toBeLessThan(5000);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  });
+
+  it('an event handed over twice (a retried hand-over) is chained once', async () => {
+    const event = newAuditEvent({ actor: 'twice', action: 'probe.twice', outcome: 'success' });
+    const stub = testLedger.sequencers.getByName('shard-3');
+    expect(await Promise.all([stub.append(3, [event]), stub.append(3, [event])])).toEqual(expect.arrayContaining([1, 0]));
+    await settleAudit();
+    expect(await stub.append(3, [event])).toBe(0);
+    await settleAudit();
+    expect((await rows()).filter((r) => r.id === event.id)).toHaveLength(1);
+  });
+
+  it('a sequencer that died after storing events, after chaining them, or after writing them, finishes on its alarm, each event once', async () => {
+    await settleAudit();
+    const shard = 7;
+    const stub = testLedger.sequencers.getByName(`shard-${shard}`);
+    await stub.flushedHead(shard);
+    const [stored, chained, written] = ['stored', 'chained', 'written'].map((stage) => newAuditEvent({ actor: `died-${stage}`, action: 'probe.crash', outcome: 'success' }));
+    await runInDurableObject(stub, async (_instance, state) => {
+      const sql = state.storage.sql;
+      const head = sql.exec<{ seq: number; hash: string }>('select seq, hash from chain order by seq desc limit 1').toArray()[0] ?? { seq: 0, hash: GENESIS_HASH };
+      // Died after writing to D1 but before marking; then after chaining but before D1.
+      const first: ChainedAuditEvent = { ...written!, shard, seq: head.seq + 1, prevHash: head.hash, hash: '' };
+      first.hash = await chainHash(first.prevHash, first);
+      const second: ChainedAuditEvent = { ...chained!, shard, seq: head.seq + 2, prevHash: first.hash, hash: '' };
+      second.hash = await chainHash(second.prevHash, second);
+      await env.DB.prepare(insertSql).bind(...[first.id, shard, first.seq, first.at, first.actor, null, first.action, null, null, first.outcome, null, null, first.prevHash, first.hash]).run();
+      for (const e of [first, second]) sql.exec('insert into chain (seq, id, hash, body, written, sequenced_at) values (?, ?, ?, ?, 0, ?)', e.seq, e.id, e.hash, JSON.stringify(e), Date.now());
+      // Died after accepting the third, before chaining it.
+      sql.exec('insert into inbox (id, body, received) values (?, ?, ?)', stored!.id, JSON.stringify(stored), Date.now());
+      await state.storage.setAlarm(Date.now() + 60_000);
+    });
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    const shardRows = await rows(shard);
+    for (const e of [written, chained, stored]) expect(shardRows.filter((r) => r.id === e!.id)).toHaveLength(1);
+    expect(shardRows.map((r) => Number(r.seq))).toEqual(shardRows.map((_, i) => i + 1));
   });
 });
 
 describe('verification names the first bad event', () => {
-  it('an edited row (details or actor), also through GET /audit/verify', async () => {
+  it('an edited event (details or actor)', async () => {
     const edited = await tamper(async (chain) => {
-      await env.DB.prepare('update audit_events set details = ? where id = ?').bind(JSON.stringify({ i: 999, nested: { a: [1, 2], b: 1 } }), chain[4]!.id).run();
+      await env.DB.prepare('update audit_events set details = ? where id = ?').bind(JSON.stringify({ i: 999 }), chain[4]!.id).run();
     });
-    expect(edited.result).toMatchObject({ ok: false, firstBadId: edited.chain[4]!.id, reason: 'hash' });
-
-    const chain = await rows();
-    try {
+    expect(edited.result).toMatchObject({ ok: false, firstBadId: edited.chain[4]!.id, reason: 'hash', shard: TAMPER_SHARD });
+    const actor = await tamper(async (chain) => {
       await env.DB.prepare('update audit_events set actor = ? where id = ?').bind('someone-else', chain[6]!.id).run();
-      const res = await call('/api/v1/audit/verify', { headers: await as('chain-admin', 'admin') });
-      expect(await res.json()).toMatchObject({ ok: false, firstBadId: chain[6]!.id, reason: 'hash' });
-    } finally {
-      await restore(chain);
-    }
+    });
+    expect(actor.result).toMatchObject({ ok: false, firstBadId: actor.chain[6]!.id, reason: 'hash' });
   });
 
-  it('a deleted row: the one after it is named, whether or not the seqs were closed up', async () => {
+  it('a deleted event: the one after it is named, whether or not the seqs were closed up', async () => {
+    let after = '';
     const deleted = await tamper(async (chain) => {
+      after = String(chain[4]!.id);
       await env.DB.prepare('delete from audit_events where id = ?').bind(chain[3]!.id).run();
     });
-    expect(deleted.result).toMatchObject({ ok: false, firstBadId: deleted.chain[4]!.id, reason: 'sequence' });
-
+    expect(deleted.result).toMatchObject({ ok: false, firstBadId: after, reason: 'sequence' });
     const renumbered = await tamper(async (chain) => {
+      after = String(chain[4]!.id);
       await env.DB.batch([
         env.DB.prepare('delete from audit_events where id = ?').bind(chain[3]!.id),
-        env.DB.prepare('update audit_events set seq = -seq where seq > ?').bind(chain[3]!.seq),
-        env.DB.prepare('update audit_events set seq = -seq - 1 where seq < 0'),
+        env.DB.prepare('update audit_events set seq = -seq where shard = ? and seq > ?').bind(TAMPER_SHARD, chain[3]!.seq),
+        env.DB.prepare('update audit_events set seq = -seq - 1 where shard = ? and seq < 0').bind(TAMPER_SHARD),
       ]);
     });
-    expect(renumbered.result).toMatchObject({ ok: false, firstBadId: renumbered.chain[4]!.id, reason: 'link' });
+    expect(renumbered.result).toMatchObject({ ok: false, firstBadId: after, reason: 'link' });
   });
 
-  it('two reordered rows: the one moved earlier is named', async () => {
-    const { result, chain } = await tamper(async (chain) => {
+  it('two reordered events: the one moved earlier is named', async () => {
+    let moved = '';
+    const { result } = await tamper(async (chain) => {
       const [a, b] = [chain[5]!, chain[6]!];
+      moved = String(b.id);
       await env.DB.batch([
         env.DB.prepare('update audit_events set seq = -1 where id = ?').bind(a.id),
         env.DB.prepare('update audit_events set seq = ? where id = ?').bind(a.seq, b.id),
         env.DB.prepare('update audit_events set seq = ? where id = ?').bind(b.seq, a.id),
       ]);
     });
-    expect(result).toMatchObject({ ok: false, firstBadId: chain[6]!.id, reason: 'link' });
+    expect(result).toMatchObject({ ok: false, firstBadId: moved, reason: 'link' });
   });
 
-  it('an inserted row, with a made-up hash or a copied link', async () => {
-    const insertAt = async (chain: Raw[], forged: Partial<Raw>) => {
+  it('an inserted event, with a made-up hash or with a correct hash over a copied link', async () => {
+    let forgedId = '';
+    const insertAt = async (chain: Raw[], correctHash: boolean) => {
       const at = chain[2]!;
       await env.DB.batch([
-        env.DB.prepare('update audit_events set seq = -seq where seq >= ?').bind(at.seq),
-        env.DB.prepare('update audit_events set seq = -seq + 1 where seq < 0'),
+        env.DB.prepare('update audit_events set seq = -seq where shard = ? and seq >= ?').bind(TAMPER_SHARD, at.seq),
+        env.DB.prepare('update audit_events set seq = -seq + 1 where shard = ? and seq < 0').bind(TAMPER_SHARD),
       ]);
-      const row = { ...at, id: crypto.randomUUID(), actor: 'intruder', ...forged };
-      await env.DB.prepare(`insert into audit_events (${COLUMNS.join(',')}) values (${COLUMNS.map(() => '?').join(',')})`).bind(...COLUMNS.map((c) => row[c])).run();
-      return String(row.id);
+      const row = { ...at, id: crypto.randomUUID(), actor: 'intruder', hash: 'e'.repeat(64) };
+      if (correctHash) row.hash = await chainHash(String(row.prev_hash), { ...newAuditEvent({ actor: 'intruder', action: String(at.action), outcome: 'success' }), id: String(row.id), at: String(at.at), shard: TAMPER_SHARD, seq: Number(at.seq) });
+      await env.DB.prepare(insertSql).bind(...COLUMNS.map((c) => row[c])).run();
+      forgedId = String(row.id);
     };
-    let forgedId = '';
-    const madeUp = await tamper(async (chain) => {
-      forgedId = await insertAt(chain, { prev_hash: 'f'.repeat(64), hash: 'e'.repeat(64) });
-    });
-    expect(madeUp.result).toMatchObject({ ok: false, firstBadId: forgedId, reason: 'link' });
-    const copiedLink = await tamper(async (chain) => {
-      forgedId = await insertAt(chain, { hash: 'e'.repeat(64) });
-    });
-    expect(copiedLink.result).toMatchObject({ ok: false, firstBadId: forgedId, reason: 'hash' });
+    const madeUp = await tamper((chain) => insertAt(chain, false));
+    expect(madeUp.result).toMatchObject({ ok: false, firstBadId: forgedId, reason: 'hash' });
+    const copiedLink = await tamper((chain) => insertAt(chain, true));
+    expect(copiedLink.result.ok).toBe(false);
+    expect(['hash', 'link']).toContain(copiedLink.result.reason);
   });
 
-  it('a forged pending row is named, and the service never seals it', async () => {
-    const chain = await rows();
-    try {
-      const forged = { ...chain[chain.length - 1]!, id: crypto.randomUUID(), seq: chain.length + 1, actor: 'intruder', prev_hash: `pending:${'a'.repeat(64)}`, hash: '' };
-      await env.DB.prepare(`insert into audit_events (${COLUMNS.join(',')}) values (${COLUMNS.map(() => '?').join(',')})`).bind(...COLUMNS.map((c) => forged[c])).run();
-      const after = await appendAudit(db, MASTER, { actor: 'honest', action: 'probe.after-forgery', outcome: 'success' });
-      expect(after.hash).toBe('');
-      expect((await rows()).find((r) => r.id === forged.id)!.hash).toBe('');
-      expect(await verify()).toMatchObject({ ok: false, firstBadId: forged.id, reason: 'pending' });
-    } finally {
-      await restore(chain);
-    }
-  });
-});
-
-describe('signed checkpoints outside D1', () => {
-  it('catch a cut-off tail, which the chain alone cannot show', async () => {
-    const checkpoint = await writeAuditCheckpoint(db, store, MASTER);
-    const chain = await rows();
-    expect(checkpoint).toMatchObject({ seq: chain.length, id: chain[chain.length - 1]!.id });
-    expect(await verify(true)).toMatchObject({ ok: true, checkpoint: { seq: chain.length, id: checkpoint!.id } });
-    const cut = await tamper(async () => {
-      await env.DB.prepare('delete from audit_events where seq > ?').bind(chain.length - 3).run();
-    }, true);
-    expect(cut.result).toMatchObject({ ok: false, firstBadId: checkpoint!.id, reason: 'truncated' });
-    const cutUnchecked = await tamper(async () => {
-      await env.DB.prepare('delete from audit_events where seq > ?').bind(chain.length - 3).run();
-    });
-    expect(cutUnchecked.result.ok).toBe(true);
-  });
-
-  it('catch a chain rewritten by someone holding the key', async () => {
-    await appendAudit(db, MASTER, { actor: 'cp', action: 'probe.checkpoint', outcome: 'success' });
-    const checkpoint = (await writeAuditCheckpoint(db, store, MASTER))!;
-    const key = await deriveHmacKey(MASTER, 'audit-chain');
+  it('a cut-off tail, which the chain alone cannot show: the first checkpointed event gone is named', async () => {
+    let gone: string[] = [];
     const { result } = await tamper(async (chain) => {
-      // Edit an early event and recompute every hash after it, as only the key holder can.
-      const reader = await db.query.auditEvents.findMany({ orderBy: (t, { asc }) => asc(t.seq) });
-      reader[2]!.details = { rewritten: true };
-      let prev = reader[1]!.hash;
+      gone = chain.slice(-3).map((r) => String(r.id));
+      await env.DB.prepare('delete from audit_events where shard = ? and seq >= ?').bind(TAMPER_SHARD, chain[chain.length - 3]!.seq).run();
+    });
+    expect(result).toMatchObject({ ok: false, reason: 'truncated', shard: TAMPER_SHARD });
+    // The newest checkpoint pins the head; an older one may pin an earlier event of the cut.
+    expect(gone).toContain(result.firstBadId);
+  });
+
+  it('a chain rewritten with every hash recomputed (no secret needed) differs from the signed checkpoint', async () => {
+    let edited = '';
+    const { result } = await tamper(async () => {
+      const events: ChainedAuditEvent[] = (await db.query.auditEvents.findMany({ where: (t, { eq }) => eq(t.shard, TAMPER_SHARD), orderBy: (t, { asc }) => asc(t.seq) })).map((e) => ({ ...e, details: e.details ?? null }));
+      events[2]!.details = { rewritten: true };
+      edited = events[2]!.id;
+      let prev = events[1]!.hash;
       const updates = [];
-      for (const row of reader.slice(2)) {
-        const hash = await computeAuditHash(key, prev, row);
-        updates.push(env.DB.prepare('update audit_events set details = ?, prev_hash = ?, hash = ? where id = ?').bind(JSON.stringify(row.details), prev, hash, row.id));
+      for (const e of events.slice(2)) {
+        const hash = await chainHash(prev, e);
+        updates.push(env.DB.prepare('update audit_events set details = ?, prev_hash = ?, hash = ? where id = ?').bind(JSON.stringify(e.details), prev, hash, e.id));
         prev = hash;
       }
       await env.DB.batch(updates);
-      expect(chain.length).toBe(reader.length);
-      expect(await verify(false)).toMatchObject({ ok: true });
-    }, true);
-    expect(result).toMatchObject({ ok: false, firstBadId: checkpoint.id, reason: 'checkpoint' });
+    });
+    expect(result).toMatchObject({ ok: false, reason: 'checkpoint', shard: TAMPER_SHARD });
+    expect(result.firstBadId).not.toBe(edited);
   });
 
-  it('are written once per head, and a checkpoint that fails its signature is not trusted', async () => {
-    await appendAudit(db, MASTER, { actor: 'cp', action: 'probe.checkpoint', outcome: 'success' });
-    expect(await writeAuditCheckpoint(db, store, MASTER)).not.toBeNull();
-    expect(await writeAuditCheckpoint(db, store, MASTER)).toBeNull();
-    const forged = { version: 1, seq: 10 ** 6, id: 'forged', hash: 'a'.repeat(64), at: new Date().toISOString(), writtenAt: new Date().toISOString(), signature: 'b'.repeat(64) };
-    await store.putBytes(`audit-checkpoints/${String(10 ** 15 - forged.seq).padStart(16, '0')}.json`, new TextEncoder().encode(JSON.stringify(forged)));
-    try {
-      const result = await verify(true);
-      expect(result.ok).toBe(true);
-      expect(result.checkpoint?.id).not.toBe('forged');
-    } finally {
-      await store.delete(`audit-checkpoints/${String(10 ** 15 - forged.seq).padStart(16, '0')}.json`);
-    }
+  it('every checkpoint deleted: the events are uncovered, and the first is named', async () => {
+    const { result } = await tamper(async () => {
+      for (const { key } of await readCheckpoints(store)) await store.delete(key);
+    });
+    expect(result).toMatchObject({ ok: false, reason: 'uncovered', checkpoints: 0, shard: 0 });
+    expect(result.uncovered).toBeGreaterThan(0);
+    expect(result.firstBadId).toBeTruthy();
+  });
+
+  it('a checkpoint signed with another Ed25519 key is named, even when its heads are true', async () => {
+    expect((await verifyNow()).newestCheckpoint).not.toBeNull();
+    const { result } = await tamper(async () => {
+      const otherKey = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+      const [newest] = await readCheckpoints(store);
+      const payload = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(String((newest!.jws as FlattenedJWS).payload).replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0)))) as { heads: never[] };
+      const { jws } = await signCheckpoint(await auditSigner(otherKey), payload.heads, 'forged', new Date().toISOString());
+      await store.putBytes(`${CHECKPOINT_PREFIX}0000000000000000-forged.json`, new TextEncoder().encode(JSON.stringify(jws)), 'application/json');
+    });
+    expect(result).toMatchObject({ ok: false, reason: 'forged_checkpoint', badCheckpoint: `${CHECKPOINT_PREFIX}0000000000000000-forged.json`, firstBadId: null });
+  });
+
+  it('events after the newest checkpoint make the answer ok: false (uncovered) until the next checkpoint', async () => {
+    await settleAudit();
+    await writeAuditCheckpoint(deps);
+    const event = await appendAudit(testLedger, { actor: 'late', action: 'probe.late', outcome: 'success', requestId: keyForShard(2) });
+    await settleAudit();
+    expect(await verifyNow()).toMatchObject({ ok: false, reason: 'uncovered', uncovered: 1, firstBadId: event.id, shard: 2 });
+    const res = await call('/api/v1/audit/checkpoints', { method: 'POST', headers: await as('cp-admin', 'admin') });
+    expect(res.status).toBe(201);
+    expect(await verifyNow()).toMatchObject({ ok: true });
+  });
+});
+
+describe('checkpoints', () => {
+  it('are an Ed25519 JWS over the RFC 6962 root of every shard head, opened with GET /audit/public-key', async () => {
+    const res = await call('/api/v1/audit/checkpoints', { method: 'POST', headers: await as('cp-admin', 'admin') });
+    const written = (await res.json()) as { key: string; root: string; heads: { shard: number; seq: number }[] };
+    expect(written.heads.map((h) => h.shard)).toEqual(Array.from({ length: 16 }, (_, i) => i));
+    expect(written.root).toBe(await merkleRoot(written.heads as never));
+    const keys = (await (await call('/api/v1/audit/public-key')).json()) as { keys: { kty: string; crv: string; x: string; kid: string }[] };
+    expect(keys.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519' });
+    const jws = (await readCheckpoints(store)).find((c) => c.key === written.key)!.jws as FlattenedJWS;
+    const opened = await flattenedVerify(jws, await importJWK(keys.keys[0]!, 'EdDSA'));
+    expect(opened.protectedHeader).toMatchObject({ alg: 'EdDSA', kid: keys.keys[0]!.kid });
+    expect(JSON.parse(new TextDecoder().decode(opened.payload))).toMatchObject({ root: written.root });
+  });
+
+  it('the Merkle tree hash matches the RFC 6962 reference vectors (certificate-transparency)', async () => {
+    const hex = (h: string) => Uint8Array.from(h.match(/../g) ?? [], (b) => parseInt(b, 16));
+    const leaves = ['', '00', '10', '2021', '3031', '40414243', '5051525354555657', '606162636465666768696a6b6c6d6e6f'].map(hex);
+    const roots = [
+      '6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d',
+      'fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125',
+      'aeb6bcfe274b70a14fb067a5e5578264db0fa9b51af5e0ba159158f329e06e77',
+      'd37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7',
+      '4e3bbb1f7b478dcfe71fb631631519a3bca12c9aefca1612bfce4c13a86264d4',
+      '76e67dadbcdf1e10e1b74ddc608abd2f98dfb16fbce75277b5232a127f2087ef',
+      'ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c',
+      '5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328',
+    ];
+    expect(await merkleTreeHash([])).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
+    for (let n = 1; n <= 8; n++) expect(await merkleTreeHash(leaves.slice(0, n))).toBe(roots[n - 1]);
+  });
+
+  it('the signing key is not the master key: another AUDIT_SIGNING_KEY gives another public key, whatever the master key', async () => {
+    const a = await auditSigner(TEST_SECRETS.AUDIT_SIGNING_KEY);
+    const b = await auditSigner(btoa('another-audit-signing-seed-32byt'));
+    expect(a.publicJwk.x).not.toBe(b.publicJwk.x);
   });
 });
 
 describe('GET /audit', () => {
-  it("filters a user's events: what they did and what was done to their data", async () => {
-    await appendAudit(db, MASTER, { actor: 'filter-user', action: 'recording.read', outcome: 'success' });
-    await appendAudit(db, MASTER, { actor: 'filter-admin', action: 'gdpr.export', subjectUserId: 'filter-user', outcome: 'success' });
-    await appendAudit(db, MASTER, { actor: 'filter-other', action: 'recording.read', outcome: 'success' });
-    const res = await call('/api/v1/audit?userId=filter-user', { headers: await as('filter-auditor', 'auditor') });
-    const body = (await res.json()) as { items: { actor: string; action: string }[] };
-    expect(body.items.map((e) => `${e.actor}:${e.action}`).sort()).toEqual(['filter-admin:gdpr.export', 'filter-user:recording.read']);
+  it("filters a user's events (what they did and what was done to their data) and pages with a cursor", async () => {
+    await appendAudit(testLedger, { actor: 'filter-user', action: 'recording.read', outcome: 'success' });
+    await appendAudit(testLedger, { actor: 'filter-admin', action: 'gdpr.export', subjectUserId: 'filter-user', outcome: 'success' });
+    await appendAudit(testLedger, { actor: 'filter-other', action: 'recording.read', outcome: 'success' });
+    await settleAudit();
+    const auditor = await as('filter-auditor', 'auditor');
+    const first = (await (await call('/api/v1/audit?userId=filter-user&limit=1', { headers: auditor })).json()) as { items: { actor: string; action: string }[]; nextCursor: string };
+    expect(first.nextCursor).toBeTruthy();
+    const second = (await (await call(`/api/v1/audit?userId=filter-user&limit=1&cursor=${first.nextCursor}`, { headers: auditor })).json()) as { items: { actor: string; action: string }[]; nextCursor: string | null };
+    expect([...first.items, ...second.items].map((e) => `${e.actor}:${e.action}`).sort()).toEqual(['filter-admin:gdpr.export', 'filter-user:recording.read']);
+    expect(second.nextCursor).toBeNull();
     expect((await call('/api/v1/audit', { headers: await as('filter-user') })).status).toBe(403);
+    expect((await call('/api/v1/audit?cursor=bm90LWEtY3Vyc29y', { headers: auditor })).status).toBe(400);
   });
 });

@@ -18,6 +18,7 @@ import { redactionOriginals, renditions, transcripts, userKeys } from '../../src
 import { objectKeyFor } from '../../src/recordings/upload';
 import type { BlobStore } from '../../src/storage/blob-store';
 import { createBlobStore } from '../../src/storage/select';
+import { settleAudit } from '../support/audit';
 import { randomBytes, withMagic } from '../support/audio';
 import { API_KEY, as, call } from '../support/auth';
 import { bytesOf, callWith, equalBytes, uploadOk } from '../support/recordings';
@@ -68,6 +69,7 @@ async function erase(who: Record<string, string>, userId?: string): Promise<{ st
 }
 
 async function auditActions(userId: string): Promise<{ action: string; outcome: string; subjectUserId: string | null; details: Record<string, unknown> | null }[]> {
+  await settleAudit();
   const res = await call(`/api/v1/audit?userId=${userId}&limit=500`, { headers: await as('gdpr-auditor', 'auditor') });
   return ((await res.json()) as { items: { action: string; outcome: string; subjectUserId: string | null; details: Record<string, unknown> | null }[] }).items;
 }
@@ -94,6 +96,7 @@ describe('export', () => {
   });
 
   it('holds consent, recordings with working signed download URLs, transcripts, audit events, grants and key versions', async () => {
+    await settleAudit();
     const res = await call('/api/v1/gdpr/export', { headers: await as(alice) });
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('private, no-store');
@@ -122,7 +125,12 @@ describe('export', () => {
     expect(actions).toContain('recording.permission.grant');
     expect(doc.auditEvents.every((e) => e.actor === alice || e.subjectUserId === alice || uploads.has(e.recordingId ?? '') || e.actor === `signed-url:${alice}`)).toBe(true);
     expect(doc.auditEvents.some((e) => e.actor === 'gdpr-dave')).toBe(false);
-    expect(doc.auditEvents.map((e) => e.seq)).toEqual([...doc.auditEvents.map((e) => e.seq)].sort((a, b) => a - b));
+    // Oldest first; within a shard, in chain order.
+    expect(doc.auditEvents.map((e) => e.at)).toEqual([...doc.auditEvents.map((e) => e.at)].sort());
+    for (const shard of new Set(doc.auditEvents.map((e) => e.shard))) {
+      const seqs = doc.auditEvents.filter((e) => e.shard === shard).map((e) => e.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    }
 
     expect(doc.permissions.grantedToOthers).toEqual([expect.objectContaining({ recordingId: [...uploads.keys()][0], userId: 'gdpr-bob', grantedBy: alice })]);
     expect(doc.permissions.grantedToSubject).toEqual([expect.objectContaining({ recordingId: carolRecording, userId: alice, ownerUserId: 'gdpr-carol' })]);
@@ -271,6 +279,7 @@ describe('erasure', () => {
     expect(erased.subjectUserId).toBe(erin);
     expect(erased.details).toMatchObject({ deleted: 2, retained: [{ id: held, reason: 'legal_hold' }], keyDestroyed: false });
     expect(events.some((e) => e.action === 'recording.create')).toBe(true);
+    expect((await call('/api/v1/audit/checkpoints', { method: 'POST', headers: await as('gdpr-admin', 'admin') })).status).toBe(201);
     const verify = await call('/api/v1/audit/verify', { headers: await as('gdpr-auditor', 'auditor') });
     expect(await verify.json()).toMatchObject({ ok: true });
   });

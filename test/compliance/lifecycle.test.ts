@@ -4,6 +4,7 @@
  */
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { settleAudit } from '../support/audit';
 import { as, call } from '../support/auth';
 import { randomBytes, withMagic } from '../support/audio';
 import { bytesOf, equalBytes, uploadOk } from '../support/recordings';
@@ -47,7 +48,8 @@ async function post(path: string, headers: Record<string, string>, body?: unknow
 }
 
 async function auditActions(recordingId: string): Promise<string[]> {
-  const { results } = await env.DB.prepare('select action, outcome, actor from audit_events where recording_id = ? order by seq').bind(recordingId).all<{ action: string; outcome: string; actor: string }>();
+  await settleAudit();
+  const { results } = await env.DB.prepare('select action, outcome, actor from audit_events where recording_id = ? order by at, shard, seq').bind(recordingId).all<{ action: string; outcome: string; actor: string }>();
   return results.map((r) => `${r.action}:${r.outcome}:${r.actor}`);
 }
 

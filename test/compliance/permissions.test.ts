@@ -4,6 +4,7 @@
  * nothing else; revoking closes them again; each change is audited and shows in the export.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { settleAudit } from '../support/audit';
 import { randomBytes, withMagic } from '../support/audio';
 import { API_KEY, as, call } from '../support/auth';
 import { bytesOf, equalBytes, uploadOk } from '../support/recordings';
@@ -144,6 +145,7 @@ describe('revoking', () => {
   });
 
   it('every grant, revocation and refusal is audited', async () => {
+    await settleAudit();
     const events = (await (await call(`/api/v1/audit?recordingId=${id}&limit=500`, { headers: await as('perm-auditor', 'auditor') })).json()) as {
       items: { action: string; outcome: string; actor: string; subjectUserId: string | null; details: Record<string, unknown> | null }[];
     };

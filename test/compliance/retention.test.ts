@@ -10,10 +10,12 @@ import { anonymizePhone } from '../../src/compliance/retention';
 import { expiredRecordings, tieringCandidates } from '../../src/db/lifecycle';
 import * as schema from '../../src/db/schema';
 import { runDaily, runHourly } from '../../src/compliance/scheduled';
+import { auditLedger } from '../../src/compliance/audit-log';
 import { parseConfig } from '../../src/config';
 import { createDb } from '../../src/context';
 import { StorageUnavailable, type BlobStore } from '../../src/storage/blob-store';
 import { R2BlobStore } from '../../src/storage/r2';
+import { settleAudit } from '../support/audit';
 import { as, call } from '../support/auth';
 import { withMagic } from '../support/audio';
 import { fields, uploadOk } from '../support/recordings';
@@ -23,7 +25,7 @@ const DAY = 86_400_000;
 const config = parseConfig({ ...env, RETENTION_DAYS_RECORDING: '30', RETENTION_DAYS_TRANSCRIPT: '365', ARCHIVAL_ENABLED: 'false', KEY_ROTATION_DAYS: '3650' });
 const db = createDb(env.DB);
 const r2 = new R2BlobStore(env.RECORDINGS);
-const quiet = { log: { debug() {}, info() {}, warn() {}, error() {}, child() { return quiet.log; } } };
+const quiet = { ledger: auditLedger(env, config), log: { debug() {}, info() {}, warn() {}, error() {}, child() { return quiet.log; } } };
 
 interface Row {
   id: string;
@@ -52,6 +54,7 @@ async function addTranscript(recordingId: string, createdAt: Date) {
 }
 
 async function retentionAudits(id: string): Promise<number> {
+  await settleAudit();
   return (await env.DB.prepare("select count(*) as n from audit_events where recording_id = ? and action = 'recording.retention_delete'").bind(id).first<{ n: number }>())!.n;
 }
 
@@ -271,7 +274,8 @@ describe('interruption', () => {
     const ids = [await readyRecording('ret-outage-0'), await readyRecording('ret-outage-1')];
     const later = new Date(Date.now() + 31 * DAY);
     await expect(runDaily(db, failingStore(1), config, later, quiet)).rejects.toThrow(/retention/);
-    const summary = await env.DB.prepare("select actor, outcome, details from audit_events where action = 'lifecycle.daily' order by seq desc limit 1").first<{ actor: string; outcome: string; details: string }>();
+    await settleAudit();
+    const summary = await env.DB.prepare("select actor, outcome, details from audit_events where action = 'lifecycle.daily' order by at desc limit 1").first<{ actor: string; outcome: string; details: string }>();
     expect(summary).toMatchObject({ actor: 'system:cron', outcome: 'failure' });
     expect(JSON.parse(summary!.details).errors[0]).toMatchObject({ job: 'retention', error: { errorName: 'StorageUnavailable' } });
 
@@ -313,9 +317,11 @@ describe('retention of transcripts', () => {
 describe('summary', () => {
   it('each run writes one summary audit event by system:cron with the counts', async () => {
     await readyRecording('sum-user');
+    await settleAudit();
     const before = (await env.DB.prepare("select count(*) as n from audit_events where action = 'lifecycle.daily'").first<{ n: number }>())!.n;
     await runDaily(db, r2, config, new Date(Date.now() + 31 * DAY), quiet);
-    const events = await env.DB.prepare("select actor, actor_role, outcome, details from audit_events where action = 'lifecycle.daily' order by seq").all<{ actor: string; actor_role: string; outcome: string; details: string }>();
+    await settleAudit();
+    const events = await env.DB.prepare("select actor, actor_role, outcome, details from audit_events where action = 'lifecycle.daily' order by at").all<{ actor: string; actor_role: string; outcome: string; details: string }>();
     expect(events.results).toHaveLength(before + 1);
     const last = events.results.at(-1)!;
     expect(last).toMatchObject({ actor: 'system:cron', actor_role: 'system', outcome: 'success' });
@@ -325,6 +331,7 @@ describe('summary', () => {
     expect(details.jobs).toHaveProperty('transcripts');
     expect(details.jobs).toHaveProperty('tiering');
     expect(details.jobs).toHaveProperty('keys');
+    expect((await call('/api/v1/audit/checkpoints', { method: 'POST', headers: await as('sum-admin', 'admin') })).status).toBe(201);
     const verify = (await (await call('/api/v1/audit/verify', { headers: await as('sum-admin', 'admin') })).json()) as { ok: boolean };
     expect(verify.ok).toBe(true);
   });

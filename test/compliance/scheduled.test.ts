@@ -7,11 +7,13 @@ import { createExecutionContext, createScheduledController, env, waitOnExecution
 import { describe, expect, it } from 'vitest';
 import { DAILY_CRON, HOURLY_CRON, runDaily, runHourly, runScheduled } from '../../src/compliance/scheduled';
 import { archiveRecording, restoreRecording } from '../../src/compliance/tiering';
+import { auditLedger } from '../../src/compliance/audit-log';
 import { parseConfig } from '../../src/config';
 import { createDb } from '../../src/context';
 import { findRecording } from '../../src/db/recordings';
 import type { BlobStore, StorageTier } from '../../src/storage/blob-store';
 import { R2BlobStore } from '../../src/storage/r2';
+import { settleAudit } from '../support/audit';
 import { as, call } from '../support/auth';
 import { withMagic } from '../support/audio';
 import { bytesOf, equalBytes, uploadOk } from '../support/recordings';
@@ -22,7 +24,7 @@ const HOUR = 3_600_000;
 const config = parseConfig({ ...env, RETENTION_DAYS_RECORDING: '400', KEY_ROTATION_DAYS: '3650', ARCHIVAL_ENABLED: 'true' });
 const db = createDb(env.DB);
 const r2 = new R2BlobStore(env.RECORDINGS);
-const quiet = { log: { debug() {}, info() {}, warn() {}, error() {}, child() { return quiet.log; } } };
+const quiet = { ledger: auditLedger(env, config), log: { debug() {}, info() {}, warn() {}, error() {}, child() { return quiet.log; } } };
 const at = (offset: number) => new Date(Date.now() + offset);
 
 async function recording(owner: string, status: 'ready' | 'failed' | 'processing' | 'recording' = 'ready', bytes = withMagic('ogg', 30_000)) {
@@ -148,6 +150,7 @@ describe('asynchronous restores', () => {
     const done = await runHourly(db, store, config, at(2 * HOUR), quiet);
     expect(done.jobs.restores).toMatchObject({ completed: 1, stillPending: 0 });
     expect(await tierOf(id)).toEqual({ row: 'hot', object: 'hot', pending: null });
+    await settleAudit();
     const events = await env.DB.prepare("select actor from audit_events where recording_id = ? and action = 'recording.restore_completed'").bind(id).all<{ actor: string }>();
     expect(events.results).toEqual([{ actor: 'system:cron' }]);
     const download = await call(`/api/v1/recordings/${id}/download`, { headers: await as(owner) });
@@ -194,6 +197,7 @@ describe('interrupted deletions', () => {
     expect(summary.jobs.deletions).toMatchObject({ finished: 1, failed: 0 });
     expect(await env.DB.prepare('select id from recordings where id = ?').bind(id).first()).toBeNull();
     expect(await env.RECORDINGS.head(`recordings/${id}/original.enc`)).toBeNull();
+    await settleAudit();
     const event = await env.DB.prepare("select actor, details from audit_events where recording_id = ? and action = 'recording.delete'").bind(id).first<{ actor: string; details: string }>();
     expect(event?.actor).toBe('system:cron');
     expect(JSON.parse(event!.details)).toMatchObject({ finishedAfterInterruption: true });
@@ -209,7 +213,8 @@ describe('the scheduled handler', () => {
       const ctx = createExecutionContext();
       await runScheduled(createScheduledController({ cron, scheduledTime }), env, ctx);
       await waitOnExecutionContext(ctx);
-      const event = await env.DB.prepare('select actor, outcome, details from audit_events where action = ? order by seq desc limit 1').bind(action).first<{ actor: string; outcome: string; details: string }>();
+      await settleAudit();
+      const event = await env.DB.prepare('select actor, outcome, details from audit_events where action = ? order by at desc limit 1').bind(action).first<{ actor: string; outcome: string; details: string }>();
       expect(event).toMatchObject({ actor: 'system:cron', outcome: 'success' });
       expect(JSON.parse(event!.details).scheduledTime).toBe(new Date(scheduledTime).toISOString());
     }

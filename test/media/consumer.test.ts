@@ -19,6 +19,7 @@ import { signPlaybackUrl } from '../../src/recordings/playback-url';
 import { dataKeyFor, openRange } from '../../src/recordings/read';
 import { objectKeyFor, uploadRaw as storeUpload } from '../../src/recordings/upload';
 import { createBlobStore } from '../../src/storage/select';
+import { settleAudit } from '../support/audit';
 import { as, call } from '../support/auth';
 import { sineWav, withMagic } from '../support/audio';
 import { bytesOf, equalBytes, fields, uploadOk } from '../support/recordings';
@@ -103,8 +104,10 @@ async function renditionBytes(id: string, quality: 'high' | 'low' | 'mp3'): Prom
   return bytesOf(new Response(body));
 }
 
-const auditOf = (id: string, action: string) =>
-  db.select().from(auditEvents).where(and(eq(auditEvents.recordingId, id), eq(auditEvents.action, action))).all();
+async function auditOf(id: string, action: string) {
+  await settleAudit();
+  return db.select().from(auditEvents).where(and(eq(auditEvents.recordingId, id), eq(auditEvents.action, action))).all();
+}
 
 describe(`an uploaded recording through the real queue and FFmpeg worker (${inject('ffmpegEngine')} engine)`, () => {
   let id: string;

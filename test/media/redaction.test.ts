@@ -17,6 +17,7 @@ import { auditEvents, redactionOriginals } from '../../src/db/schema';
 import { dataKeyFor, openRange } from '../../src/recordings/read';
 import { objectKeyFor, uploadRaw as storeUpload } from '../../src/recordings/upload';
 import { createBlobStore } from '../../src/storage/select';
+import { settleAudit } from '../support/audit';
 import { as, call } from '../support/auth';
 import { sineWav } from '../support/audio';
 import { bytesOf, callWith, equalBytes, fields } from '../support/recordings';
@@ -129,8 +130,10 @@ function spanSilenced(before: Int16Array, after: Int16Array, start: number, end:
   return null;
 }
 
-const auditOf = (id: string, action: string) =>
-  db.select().from(auditEvents).where(and(eq(auditEvents.recordingId, id), eq(auditEvents.action, action))).all();
+async function auditOf(id: string, action: string) {
+  await settleAudit();
+  return db.select().from(auditEvents).where(and(eq(auditEvents.recordingId, id), eq(auditEvents.action, action))).all();
+}
 
 const sampleAt = (ms: number) => Math.round((ms * RATE) / 1000);
 

@@ -2,6 +2,7 @@ import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createDb } from '../../src/context';
 import { destroyUserKeys, rewrapRecordings, rotateUserKeys } from '../../src/crypto/keys';
+import { settleAudit } from '../support/audit';
 import { as, call } from '../support/auth';
 import { randomBytes, withMagic } from '../support/audio';
 import { TEST_SECRETS } from '../support/secrets';
@@ -37,6 +38,7 @@ describe('tampered ciphertext', () => {
     await expectIntegrityError(await call(`/api/v1/recordings/${id}/stream`, { headers: { ...(await as(user)), range: `bytes=${2 * CHUNK}-${2 * CHUNK + 5}` } }));
     const ok = await call(`/api/v1/recordings/${id}/stream`, { headers: { ...(await as(user)), range: 'bytes=0-99' } });
     expect(equalBytes(await bytesOf(ok), plain.subarray(0, 100))).toBe(true);
+    await settleAudit();
     const events = (await (await call(`/api/v1/audit?recordingId=${id}&action=recording.integrity_failure`, { headers: await as('boss', 'admin') })).json()) as { items: unknown[] };
     expect(events.items.length).toBeGreaterThan(0);
   });

@@ -6,6 +6,7 @@ import { findRecording } from '../../src/db/recordings';
 import { signPlaybackUrl } from '../../src/recordings/playback-url';
 import { dataKeyFor, openRange } from '../../src/recordings/read';
 import { createBlobStore } from '../../src/storage/select';
+import { settleAudit } from '../support/audit';
 import { as, call } from '../support/auth';
 import { randomBytes, withMagic } from '../support/audio';
 import { TEST_SECRETS } from '../support/secrets';
@@ -105,6 +106,7 @@ describe('reads', () => {
 
   it('audits reads and denials', async () => {
     await call(`/api/v1/recordings/${id}`, { headers: await as('stranger') });
+    await settleAudit();
     const events = (await (await call(`/api/v1/audit?recordingId=${id}&limit=200`, { headers: await as('boss', 'admin') })).json()) as { items: { action: string; outcome: string }[] };
     const kinds = new Set(events.items.map((e) => `${e.action}:${e.outcome}`));
     expect(kinds).toContain('recording.read:success');

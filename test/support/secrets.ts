@@ -5,4 +5,5 @@ export const TEST_SECRETS = {
   API_KEYS: 'test-api-key-0123456789abcdef,second-test-api-key-0123456789',
   WEBHOOK_SECRET: 'test-only-webhook-secret-0123',
   FFMPEG_SHARED_SECRET: 'test-only-ffmpeg-secret-0123',
+  AUDIT_SIGNING_KEY: 'dGVzdC1vbmx5LWF1ZGl0LXNpZ25pbmctc2VlZC0zMmI=',
 } as const;

@@ -1,0 +1,130 @@
+/**
+ * The audit log's public format, the same in the Worker and in scripts/verify-audit.mjs (this file
+ * imports nothing, so that Node runs it as it is): events, their unkeyed SHA-256 chain hash, the
+ * shard an event goes to, and the RFC 6962 Merkle tree over the shard heads that a checkpoint signs.
+ * Hashes are unkeyed on purpose: anyone holding an export can recompute them, and what keeps a
+ * key-less rewrite out is the Ed25519-signed checkpoint, not a secret.
+ */
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+export type AuditOutcome = 'success' | 'denied' | 'failure';
+
+/** An event as the request records it, before a sequencer gives it its place. */
+export interface AuditEvent {
+  id: string;
+  at: string;
+  actor: string;
+  actorRole: string | null;
+  action: string;
+  recordingId: string | null;
+  subjectUserId: string | null;
+  outcome: AuditOutcome;
+  details: Record<string, unknown> | null;
+  requestId: string | null;
+}
+
+/** An event in its shard's chain. */
+export interface ChainedAuditEvent extends AuditEvent {
+  shard: number;
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
+/** One shard's newest event; `seq` 0 with the genesis hash for a shard with no events yet. */
+export interface ShardHead {
+  shard: number;
+  seq: number;
+  hash: string;
+  id: string | null;
+}
+
+/** Canonical JSON: keys sorted at every level, no whitespace, undefined members dropped. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
+
+const encoder = new TextEncoder();
+
+function toHex(bytes: ArrayBuffer | Uint8Array): string {
+  return Array.from(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+}
+
+/** The fields a chain hash covers: everything of the event but its own hash and link. */
+export function hashedFields(event: Omit<ChainedAuditEvent, 'prevHash' | 'hash'>): Record<string, unknown> {
+  return {
+    id: event.id,
+    shard: event.shard,
+    seq: event.seq,
+    at: event.at,
+    actor: event.actor,
+    actorRole: event.actorRole ?? null,
+    action: event.action,
+    recordingId: event.recordingId ?? null,
+    subjectUserId: event.subjectUserId ?? null,
+    outcome: event.outcome,
+    details: event.details ?? null,
+    requestId: event.requestId ?? null,
+  };
+}
+
+/** hash = hex SHA-256 of "audit-event/v2", the previous event's hash and the event's canonical JSON, newline-separated. */
+export async function chainHash(prevHash: string, event: Omit<ChainedAuditEvent, 'prevHash' | 'hash'>): Promise<string> {
+  const digest = await crypto.subtle.digest('SHA-256', encoder.encode(`audit-event/v2\n${prevHash}\n${canonicalJson(hashedFields(event))}`));
+  return toHex(digest);
+}
+
+/** The shard of an event: FNV-1a of `key` (the request id, so that one request's events share a chain). */
+export function shardFor(key: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % shards;
+}
+
+/** RFC 6962 leaf hash: SHA-256(0x00 ‖ leaf input). */
+async function leafHash(data: Uint8Array): Promise<Uint8Array> {
+  const input = new Uint8Array(data.length + 1);
+  input.set(data, 1);
+  return sha256(input);
+}
+
+async function nodeHash(left: Uint8Array, right: Uint8Array): Promise<Uint8Array> {
+  const input = new Uint8Array(65);
+  input[0] = 1;
+  input.set(left, 1);
+  input.set(right, 33);
+  return sha256(input);
+}
+
+/** RFC 6962 §2.1 Merkle Tree Hash: split at the largest power of two below n. */
+async function treeHash(leaves: Uint8Array[]): Promise<Uint8Array> {
+  if (leaves.length === 0) return sha256(new Uint8Array(0));
+  if (leaves.length === 1) return leaves[0]!;
+  let k = 1;
+  while (k * 2 < leaves.length) k *= 2;
+  return nodeHash(await treeHash(leaves.slice(0, k)), await treeHash(leaves.slice(k)));
+}
+
+/** RFC 6962 Merkle Tree Hash (hex) of the leaf inputs, in order. */
+export async function merkleTreeHash(leafInputs: Uint8Array[]): Promise<string> {
+  return toHex(await treeHash(await Promise.all(leafInputs.map(leafHash))));
+}
+
+/** The Merkle root over shard heads: one leaf per shard in ascending order, its input the head's canonical JSON. */
+export function merkleRoot(heads: ShardHead[]): Promise<string> {
+  const sorted = [...heads].sort((a, b) => a.shard - b.shard);
+  return merkleTreeHash(sorted.map((head) => encoder.encode(canonicalJson({ shard: head.shard, seq: head.seq, hash: head.hash, id: head.id }))));
+}

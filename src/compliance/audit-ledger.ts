@@ -1,0 +1,124 @@
+/**
+ * The audit log's operations over D1 and storage: writing a signed checkpoint of every shard's
+ * head, verifying every shard against every checkpoint, and exporting a range for an outsider.
+ * Checkpoints go to storage under `audit-checkpoints/` (one object each, never overwritten): the
+ * README tells operators to lock that prefix (R2 bucket lock, S3 Object Lock, Azure immutability),
+ * so that whoever can rewrite D1 cannot also take the checkpoints back.
+ */
+import type { FlattenedJWS } from 'jose';
+import type { Database } from '../context';
+import { shardEventsAfter, shardsWithEvents, type AuditEventRow } from '../db/audit';
+import type { BlobStore } from '../storage/blob-store';
+import { auditSigner, signCheckpoint, type CheckpointPayload } from './audit-checkpoint';
+import type { ChainedAuditEvent } from './audit-format';
+import { flushedHeads, type AuditLedger } from './audit-log';
+import { verifyLedger, type StoredCheckpoint, type VerifyResult } from './audit-verifier';
+
+export const CHECKPOINT_PREFIX = 'audit-checkpoints/';
+/** Checkpoint keys start with `CEILING - time in ms`, zero-padded: the newest lists first. */
+const CEILING = 10 ** 15;
+const PAGE = 1000;
+export const EXPORT_FORMAT = 'call-recorder-audit-export/1';
+
+export interface LedgerDeps {
+  db: Database;
+  store: BlobStore;
+  ledger: AuditLedger;
+  signingKey: string;
+}
+
+/** Every configured shard, and any other that holds events. */
+async function allShards(db: Database, ledger: AuditLedger): Promise<number[]> {
+  const shards = new Set(Array.from({ length: ledger.shards }, (_, i) => i));
+  for (const shard of await shardsWithEvents(db)) shards.add(shard);
+  return [...shards].sort((a, b) => a - b);
+}
+
+/**
+ * Sign and store a checkpoint of every shard's head. The heads come from the sequencers (after
+ * each has written what it holds to D1), not from D1, so that an edited D1 cannot move them.
+ */
+export async function writeAuditCheckpoint(deps: LedgerDeps, now = new Date()): Promise<{ key: string; payload: CheckpointPayload }> {
+  const heads = await flushedHeads(deps.ledger, await allShards(deps.db, deps.ledger));
+  const id = crypto.randomUUID();
+  const { payload, jws } = await signCheckpoint(await auditSigner(deps.signingKey), heads, id, now.toISOString());
+  const key = `${CHECKPOINT_PREFIX}${String(CEILING - now.getTime()).padStart(16, '0')}-${id}.json`;
+  await deps.store.putBytes(key, new TextEncoder().encode(JSON.stringify(jws)), 'application/json');
+  return { key, payload };
+}
+
+/** Every object under the checkpoint prefix, newest first; one that is not JSON is kept (as null) so that verification names it. */
+export async function readCheckpoints(store: BlobStore): Promise<StoredCheckpoint[]> {
+  const keys: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await store.list(CHECKPOINT_PREFIX, cursor);
+    keys.push(...page.keys);
+    cursor = page.cursor;
+  } while (cursor);
+  keys.sort();
+  const out: StoredCheckpoint[] = [];
+  for (let i = 0; i < keys.length; i += 16) {
+    out.push(
+      ...(await Promise.all(
+        keys.slice(i, i + 16).map(async (key) => {
+          const object = await store.get(key);
+          const text = object ? await new Response(object.body).text() : '';
+          try {
+            return { key, jws: JSON.parse(text) as FlattenedJWS };
+          } catch {
+            return { key, jws: null };
+          }
+        }),
+      )),
+    );
+  }
+  return out;
+}
+
+const asChained = (row: AuditEventRow): ChainedAuditEvent => ({ ...row, details: row.details ?? null });
+
+async function* shardEvents(db: Database, shard: number, fromSeq = 1): AsyncIterable<ChainedAuditEvent> {
+  let after = fromSeq - 1;
+  for (;;) {
+    const page = await shardEventsAfter(db, shard, after, PAGE);
+    for (const row of page) yield asChained(row);
+    if (page.length < PAGE) return;
+    after = page[page.length - 1]!.seq;
+  }
+}
+
+/** Verify every shard in D1 against every checkpoint in storage, with the public key only. */
+export async function verifyAuditLog(deps: LedgerDeps): Promise<VerifyResult> {
+  const [signer, checkpoints, shards] = await Promise.all([auditSigner(deps.signingKey), readCheckpoints(deps.store), allShards(deps.db, deps.ledger)]);
+  return verifyLedger({ publicJwk: signer.publicJwk, checkpoints, shards, events: (shard) => shardEvents(deps.db, shard) });
+}
+
+/**
+ * The export an outsider verifies with scripts/verify-audit.mjs: NDJSON, a header line (format,
+ * public key, shards, fromSeq), every checkpoint, then each shard's events from `fromSeq` in seq
+ * order. Streamed page by page.
+ */
+export function exportAuditLog(deps: LedgerDeps, options: { shards?: number[]; fromSeq: number }): ReadableStream<Uint8Array> {
+  const encoder = new TextEncoder();
+  const line = (value: unknown) => encoder.encode(`${JSON.stringify(value)}\n`);
+  const lines = (async function* () {
+    const signer = await auditSigner(deps.signingKey);
+    const shards = options.shards ?? (await allShards(deps.db, deps.ledger));
+    yield line({ type: 'header', format: EXPORT_FORMAT, exportedAt: new Date().toISOString(), publicKey: signer.publicJwk, shards, fromSeq: options.fromSeq });
+    for (const checkpoint of await readCheckpoints(deps.store)) yield line({ type: 'checkpoint', key: checkpoint.key, jws: checkpoint.jws });
+    for (const shard of shards) {
+      for await (const event of shardEvents(deps.db, shard, options.fromSeq)) yield line({ type: 'event', ...event });
+    }
+  })();
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      const next = await lines.next();
+      if (next.done) controller.close();
+      else controller.enqueue(next.value);
+    },
+    async cancel() {
+      await lines.return(undefined);
+    },
+  });
+}

@@ -1,0 +1,82 @@
+/** Queries of the audit log: the sequencers' batched inserts, the filtered listing, and shard walks for verify and export. */
+import { and, asc, desc, eq, gt, gte, lt, lte, or, sql, type SQL } from 'drizzle-orm';
+import type { DrizzleD1Database } from 'drizzle-orm/d1';
+import type { ChainedAuditEvent } from '../compliance/audit-format';
+import { auditEvents } from './schema';
+
+type Db = DrizzleD1Database<Record<string, unknown>>;
+export type AuditEventRow = typeof auditEvents.$inferSelect;
+
+/** D1 binds at most 100 values a statement: 14 columns, 7 rows. */
+const ROWS_PER_INSERT = 7;
+
+/**
+ * Write a sequenced batch in one D1 batch (one round trip, one transaction). A row already there
+ * (the same id, written by an earlier try) is skipped, so a retried batch is harmless; so is a
+ * row already at its (shard, seq), which then fails verification instead of being overwritten.
+ */
+export async function insertAuditEvents(db: Db, events: ChainedAuditEvent[]): Promise<number> {
+  const statements = [];
+  for (let i = 0; i < events.length; i += ROWS_PER_INSERT) {
+    statements.push(db.insert(auditEvents).values(events.slice(i, i + ROWS_PER_INSERT)).onConflictDoNothing());
+  }
+  if (statements.length === 0) return 0;
+  await db.batch(statements as [(typeof statements)[number], ...(typeof statements)[number][]]);
+  return statements.length;
+}
+
+export interface AuditFilter {
+  recordingId?: string;
+  /** What the user did, and what was done to their data. */
+  userId?: string;
+  action?: string;
+  from?: string;
+  to?: string;
+}
+
+/** Listing position: newest first by time, then id. */
+export interface AuditCursor {
+  at: string;
+  id: string;
+}
+
+/** A page of events, newest first; one more than `limit` tells the caller there is a next page. */
+export function listAuditEvents(db: Db, filter: AuditFilter, cursor: AuditCursor | null, limit: number): Promise<AuditEventRow[]> {
+  const filters: SQL[] = [];
+  if (filter.recordingId) filters.push(eq(auditEvents.recordingId, filter.recordingId));
+  if (filter.userId) filters.push(or(eq(auditEvents.actor, filter.userId), eq(auditEvents.subjectUserId, filter.userId))!);
+  if (filter.action) filters.push(eq(auditEvents.action, filter.action));
+  if (filter.from) filters.push(gte(auditEvents.at, filter.from));
+  if (filter.to) filters.push(lte(auditEvents.at, filter.to));
+  if (cursor) filters.push(or(lt(auditEvents.at, cursor.at), and(eq(auditEvents.at, cursor.at), lt(auditEvents.id, cursor.id)))!);
+  return db
+    .select()
+    .from(auditEvents)
+    .where(filters.length ? and(...filters) : undefined)
+    .orderBy(desc(auditEvents.at), desc(auditEvents.id))
+    .limit(limit + 1)
+    .all();
+}
+
+/** A page of one shard's chain, in seq order, after `afterSeq`. */
+export function shardEventsAfter(db: Db, shard: number, afterSeq: number, limit: number): Promise<AuditEventRow[]> {
+  return db
+    .select()
+    .from(auditEvents)
+    .where(and(eq(auditEvents.shard, shard), gt(auditEvents.seq, afterSeq)))
+    .orderBy(asc(auditEvents.seq))
+    .limit(limit)
+    .all();
+}
+
+/** Every shard that holds events. */
+export async function shardsWithEvents(db: Db): Promise<number[]> {
+  const rows = await db.all<{ shard: number }>(sql`select distinct ${auditEvents.shard} as shard from ${auditEvents}`);
+  return rows.map((r) => Number(r.shard));
+}
+
+/** A shard's newest event in D1, or null. */
+export async function lastShardEvent(db: Db, shard: number): Promise<AuditEventRow | null> {
+  const [row] = await db.select().from(auditEvents).where(eq(auditEvents.shard, shard)).orderBy(desc(auditEvents.seq)).limit(1);
+  return row ?? null;
+}
