@@ -5,6 +5,7 @@
  * imports only jose and the audit format, so scripts/verify-audit.mjs uses it as it is.
  */
 import { calculateJwkThumbprint, FlattenedSign, flattenedVerify, importJWK, type FlattenedJWS, type JWK } from 'jose';
+import { base64ToBytes } from '../encoding.ts';
 import { merkleRoot, type ShardHead } from './audit-format.ts';
 
 export const CHECKPOINT_ALGORITHM = 'EdDSA';
@@ -33,7 +34,7 @@ export function auditSigner(seedBase64: string): Promise<AuditSigner> {
   let signer = signers.get(seedBase64);
   if (!signer) {
     signer = (async () => {
-      const seed = Uint8Array.from(atob(seedBase64), (ch) => ch.charCodeAt(0));
+      const seed = base64ToBytes(seedBase64);
       const der = new Uint8Array([...PKCS8_ED25519_PREFIX, ...seed]);
       const extractable = await crypto.subtle.importKey('pkcs8', der, { name: 'Ed25519' }, true, ['sign']);
       const { kty, crv, x } = (await crypto.subtle.exportKey('jwk', extractable)) as JsonWebKey;

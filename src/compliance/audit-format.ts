@@ -1,10 +1,11 @@
 /**
- * The audit log's public format, the same in the Worker and in scripts/verify-audit.mjs (this file
- * imports nothing, so that Node runs it as it is): events, their unkeyed SHA-256 chain hash, the
- * shard an event goes to, and the RFC 6962 Merkle tree over the shard heads that a checkpoint signs.
- * Hashes are unkeyed on purpose: anyone holding an export can recompute them, and what keeps a
- * key-less rewrite out is the Ed25519-signed checkpoint, not a secret.
+ * The audit log's public format, the same in the Worker and in scripts/verify-audit.mjs (imports
+ * carry their `.ts` extension, so that Node runs this file as it is): events, their unkeyed
+ * SHA-256 chain hash, the shard an event goes to, and the RFC 6962 Merkle tree over the shard
+ * heads that a checkpoint signs. Hashes are unkeyed on purpose: anyone holding an export can
+ * recompute them, and what keeps a key-less rewrite out is the Ed25519-signed checkpoint.
  */
+import { bytesToHex } from '../encoding.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
@@ -52,10 +53,6 @@ export function canonicalJson(value: unknown): string {
 
 const encoder = new TextEncoder();
 
-function toHex(bytes: ArrayBuffer | Uint8Array): string {
-  return Array.from(bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes), (b) => b.toString(16).padStart(2, '0')).join('');
-}
-
 async function sha256(bytes: Uint8Array): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
 }
@@ -81,7 +78,7 @@ export function hashedFields(event: Omit<ChainedAuditEvent, 'prevHash' | 'hash'>
 /** hash = hex SHA-256 of "audit-event/v2", the previous event's hash and the event's canonical JSON, newline-separated. */
 export async function chainHash(prevHash: string, event: Omit<ChainedAuditEvent, 'prevHash' | 'hash'>): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', encoder.encode(`audit-event/v2\n${prevHash}\n${canonicalJson(hashedFields(event))}`));
-  return toHex(digest);
+  return bytesToHex(new Uint8Array(digest));
 }
 
 /** The shard of an event: FNV-1a of `key` (the request id, so that one request's events share a chain). */
@@ -120,7 +117,7 @@ async function treeHash(leaves: Uint8Array[]): Promise<Uint8Array> {
 
 /** RFC 6962 Merkle Tree Hash (hex) of the leaf inputs, in order. */
 export async function merkleTreeHash(leafInputs: Uint8Array[]): Promise<string> {
-  return toHex(await treeHash(await Promise.all(leafInputs.map(leafHash))));
+  return bytesToHex(await treeHash(await Promise.all(leafInputs.map(leafHash))));
 }
 
 /** The Merkle root over shard heads: one leaf per shard in ascending order, its input the head's canonical JSON. */

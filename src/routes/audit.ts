@@ -6,6 +6,7 @@ import { exportAuditLog, verifyAuditLog, writeAuditCheckpoint, type LedgerDeps }
 import { appendAudit, auditLedger } from '../compliance/audit-log';
 import { audit, type AppContext } from '../context';
 import { listAuditEvents, type AuditCursor } from '../db/audit';
+import { base64UrlToBytes, bytesToBase64Url } from '../encoding';
 import { AppError } from '../errors';
 import { createBlobStore } from '../storage/select';
 import { authErrors, IsoTime, json, security } from './schemas';
@@ -64,12 +65,12 @@ const PublicKeySchema = z
 
 /** `at|id` of the last event of a page, base64url. */
 const CURSOR = /^[A-Za-z0-9_-]{8,200}$/;
-const encodeCursor = (c: AuditCursor) => btoa(`${c.at}|${c.id}`).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+const encodeCursor = (c: AuditCursor) => bytesToBase64Url(new TextEncoder().encode(`${c.at}|${c.id}`));
 function decodeCursor(cursor: string): AuditCursor {
   const invalid = (cause?: unknown) => new AppError('invalid_request', 'cursor must be a cursor returned by this endpoint', { details: { field: 'cursor' }, cause });
   let text: string;
   try {
-    text = atob(cursor.replace(/-/g, '+').replace(/_/g, '/'));
+    text = new TextDecoder().decode(base64UrlToBytes(cursor));
   } catch (error) {
     throw invalid(error);
   }
