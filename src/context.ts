@@ -35,8 +35,13 @@ export const createDb = (d1: D1Database): Database => drizzle(d1, { schema });
  */
 export function audit(c: AppContext, event: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>): Promise<void> {
   const principal = c.get('principal') as Principal | undefined;
+  return auditAs(c, { ...event, actor: principal?.id ?? 'anonymous', actorRole: principal?.role ?? null });
+}
+
+/** Like `audit`, for a request whose actor is not its principal (a signed link names its signer). */
+export function auditAs(c: AppContext, event: Omit<AuditInput, 'requestId'>): Promise<void> {
   const requestId = c.get('requestId');
-  const record = newAuditEvent({ ...event, actor: principal?.id ?? 'anonymous', actorRole: principal?.role ?? null, requestId });
+  const record = newAuditEvent({ ...event, requestId });
   const log = c.get('log');
   c.executionCtx.waitUntil(
     deliverAudit(auditLedger(c.env, c.get('config')), [record], requestId, log).catch((error: unknown) =>

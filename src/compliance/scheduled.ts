@@ -127,14 +127,9 @@ export function runDaily(db: Database, store: BlobStore, config: Config, now: Da
   ]);
 }
 
-<<<<<<< HEAD
-export function runHourly(db: Database, store: BlobStore, config: Config, now: Date, options: RunOptions = {}): Promise<RunSummary> {
+export function runHourly(db: Database, store: BlobStore, config: Config, now: Date, options: RunOptions): Promise<RunSummary> {
   const { mediaQueue } = options;
   const deps = { db, store, resumeProcessing: mediaQueue ? (recordingId: string) => enqueueProcessing(mediaQueue, recordingId) : undefined };
-=======
-export function runHourly(db: Database, store: BlobStore, config: Config, now: Date, options: RunOptions): Promise<RunSummary> {
-  const deps = { db, store };
->>>>>>> 91c0ec8 (Audit off the request path: a sequencer Durable Object per shard (16 by default, AUDIT_SHARDS) stores each event before acking, chains batches with SHA-256 and writes them to D1 in one batch (idempotent ids, alarm finishes after a crash); Ed25519-signed RFC 6962 Merkle checkpoints of every shard head (AUDIT_SIGNING_KEY, not the master key); verify against every checkpoint; export, on-demand checkpoint and public-key routes)
   return runJobs('hourly', db, config, now, options, [
     ['staleUploads', (job) => abortStaleUploads(deps, config, now, job)],
     [

@@ -5,7 +5,7 @@
  * the exact Content-Length on the wire and never a publicly cacheable response.
  */
 import type { Role } from '../auth/principal';
-import type { AuditInput } from '../compliance/audit-chain';
+import type { AuditInput } from '../compliance/audit-log';
 import { IntegrityError } from '../crypto/aes-gcm';
 import { hasReadGrant, listRenditions, findRecording, type RecordingRow } from '../db/recordings';
 import { AppError, notFound } from '../errors';

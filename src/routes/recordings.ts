@@ -4,8 +4,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { loadRecordingFor } from '../auth/permissions';
 import { emitEvent } from '../compliance/webhooks';
-import { audit, type AppContext } from '../context';
-import { appendAudit } from '../compliance/audit-chain';
+import { audit, auditAs, type AppContext } from '../context';
 import { listRecordings, listRenditions } from '../db/recordings';
 import { getConsent } from '../db/consents';
 import { AppError } from '../errors';
@@ -255,10 +254,9 @@ playbackRoutes.openapi(
   async (c: AppContext) => {
     const id = c.req.param('id')!;
     const { quality, exp, by, role, sig } = c.req.query();
-    const config = c.get('config');
     // No principal: the actor is the link's signer once the link is verified, `signed-url` before.
     const auditSigned = (event: AuditEvent) =>
-      appendAudit(c.get('db'), config.MASTER_ENCRYPTION_KEY, { ...event, actor: event.outcome === 'success' && by ? `signed-url:${by}` : 'signed-url', actorRole: null, requestId: c.get('requestId') });
+      auditAs(c, { ...event, actor: event.outcome === 'success' && by ? `signed-url:${by}` : 'signed-url', actorRole: null });
     return audioResponse(c, await serveSignedPlayback(serveDeps(c, auditSigned), id, { quality, exp, by, role, sig }, c.req.header('range')));
   },
 );

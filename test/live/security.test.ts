@@ -7,6 +7,7 @@ import { QUEUE_LIMITS } from '../../src/live/connection';
 import { as, call, tokenFor } from '../support/auth';
 import { equalBytes } from '../support/recordings';
 import { MAGIC, audio, concat, download, openPlain, openPlainWith, openSocketIo, recording, stubFor } from './client';
+import { settleAudit } from '../support/audit';
 
 const PATTERN = new TextEncoder().encode('KNOWN-PLAINTEXT-PATTERN-0123456789abcdef');
 
@@ -94,6 +95,7 @@ describe('live recording: nothing at rest in clear, and who may record', () => {
     await client.connect({ token: await tokenFor('sec-auditor', 'auditor') });
     const ack = client.emit('recording:start', { callId: 'call-auditor-sio', format: 'webm' }, true)!;
     expect(await client.ackReply(ack)).toMatchObject({ ok: false, code: 'forbidden', callId: 'call-auditor-sio' });
+    await settleAudit();
     const audited = await env.DB.prepare("select count(*) as n from audit_events where actor = 'sec-auditor' and action = 'recording.live_start' and outcome = 'denied'").first<{ n: number }>();
     expect(audited!.n).toBe(2);
   });
