@@ -20,6 +20,8 @@ export default defineConfig(async () => {
           plugins: [
             cloudflareTest(async ({ inject }) => ({
               wrangler: { configPath: './wrangler.toml' },
+              // The AI binding is Cloudflare's (no local simulation, no network here): tests never reach it.
+              remoteBindings: false,
               miniflare: {
                 bindings: {
                   ...TEST_SECRETS,

@@ -49,7 +49,7 @@ export async function startWrangler({ config = 'wrangler.toml', vars = {}, migra
     execFileSync(npx, ['wrangler', 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist, '--config', config], { cwd, stdio: 'ignore', env: { ...process.env, CI: 'true' } });
   }
   const varArgs = Object.entries(vars).flatMap(([k, v]) => ['--var', `${k}:${v}`]);
-  const child = spawn(npx, ['wrangler', 'dev', '--config', config, '--port', String(port), '--ip', '127.0.0.1', '--inspector-port', String(inspector), '--persist-to', persist, '--enable-containers=false', '--test-scheduled', ...varArgs], {
+  const child = spawn(npx, ['wrangler', 'dev', '--local', '--config', config, '--port', String(port), '--ip', '127.0.0.1', '--inspector-port', String(inspector), '--persist-to', persist, '--enable-containers=false', '--test-scheduled', ...varArgs], {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CI: 'true' },

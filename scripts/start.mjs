@@ -41,4 +41,4 @@ if (existsSync('containers/ffmpeg/server.mjs') && !config.FFMPEG_URL) {
   }, false);
   vars.push('--var', `FFMPEG_URL:http://127.0.0.1:${ffmpegPort}`);
 }
-run('npx', ['wrangler', 'dev', '--port', port, '--ip', '127.0.0.1', '--inspector-port', inspectorPort, '--enable-containers=false', '--test-scheduled', ...vars]);
+run('npx', ['wrangler', 'dev', '--local', '--port', port, '--ip', '127.0.0.1', '--inspector-port', inspectorPort, '--enable-containers=false', '--test-scheduled', ...vars]);

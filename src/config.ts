@@ -34,6 +34,7 @@ export interface Secrets {
   AUDIT_SIGNING_KEY?: string;
   AUDIT_SHARDS?: string;
   AUDIT_DISABLED?: string;
+  TRANSCRIPTION_ENGINE?: string;
 }
 
 /**
@@ -117,12 +118,15 @@ const schema = z.object({
   AUDIT_SHARDS: positiveInt.max(256, 'must be at most 256').default(16),
   /** Benchmarks only: record no audit events (refused in production). */
   AUDIT_DISABLED: bool.default(false),
+  TRANSCRIPTION_ENGINE: z.enum(['workers-ai', 'ffmpeg'], { message: 'must be workers-ai or ffmpeg' }).optional(),
 });
 
 type Parsed = z.output<typeof schema>;
 
 /** Settings after defaults are applied: secrets are always present. */
-export type Config = Omit<Parsed, 'MASTER_ENCRYPTION_KEY' | 'JWT_SECRET' | 'API_KEYS' | 'WEBHOOK_SECRET' | 'FFMPEG_SHARED_SECRET' | 'AUDIT_SIGNING_KEY'> & {
+export type Config = Omit<Parsed, 'MASTER_ENCRYPTION_KEY' | 'JWT_SECRET' | 'API_KEYS' | 'WEBHOOK_SECRET' | 'FFMPEG_SHARED_SECRET' | 'AUDIT_SIGNING_KEY' | 'TRANSCRIPTION_ENGINE'> & {
+  /** Workers AI (Whisper) in production unless set; the FFmpeg server's PocketSphinx elsewhere. */
+  TRANSCRIPTION_ENGINE: 'workers-ai' | 'ffmpeg';
   MASTER_ENCRYPTION_KEY: string;
   JWT_SECRET: string;
   API_KEYS: string[];
@@ -195,7 +199,8 @@ export function parseConfig(env: Record<string, unknown>): Config {
   if (parsed.ARCHIVAL_AFTER_DAYS > parsed.COLD_AFTER_DAYS || parsed.COLD_AFTER_DAYS > parsed.ARCHIVE_AFTER_DAYS) {
     throw new ConfigError('ARCHIVAL_AFTER_DAYS', 'must not exceed COLD_AFTER_DAYS, which must not exceed ARCHIVE_AFTER_DAYS');
   }
-  return { ...parsed, ...secrets, usingDevDefaults } as Config;
+  const TRANSCRIPTION_ENGINE = parsed.TRANSCRIPTION_ENGINE ?? (parsed.ENVIRONMENT === 'production' ? 'workers-ai' : 'ffmpeg');
+  return { ...parsed, ...secrets, TRANSCRIPTION_ENGINE, usingDevDefaults } as Config;
 }
 
 const cache = new WeakMap<object, Config>();

@@ -11,7 +11,8 @@ import * as schema from './db/schema';
 import { describeError, type Logger } from './observability/logger';
 
 export type Bindings = Env & Secrets;
-export type Database = DrizzleD1Database<typeof schema>;
+/** `$client` is the D1 binding itself, for the few statements drizzle cannot batch (src/db/transcripts.ts). */
+export type Database = DrizzleD1Database<typeof schema> & { $client: D1Database };
 
 export interface AppEnv {
   Bindings: Bindings;

@@ -13,7 +13,7 @@
  */
 import type { Config } from '../config';
 import type { Database } from '../context';
-import { destroyUserKeys } from '../crypto/keys';
+import { KeyUnavailable, destroyUserKeys } from '../crypto/keys';
 import {
   auditEventsAbout,
   deleteConsent,
@@ -27,10 +27,11 @@ import {
   tombstoneUnheldRecordingsOf,
   transcriptsOf,
   type AuditEventRow,
+  type TranscriptRow,
 } from '../db/gdpr';
 import { getConsent, type ConsentState } from '../db/consents';
 import { grantsHeldBy, grantsOnRecordingsOf, revokeGrantsHeldBy, type Grant } from '../db/permissions';
-import { listRenditions, type RecordingRow } from '../db/recordings';
+import { findRecording, listRenditions, type RecordingRow } from '../db/recordings';
 import { destroyUnheldOriginals } from '../media/redact';
 import { deleteRecording } from '../recordings/delete';
 import { toRecordingJson } from '../recordings/json';
@@ -38,6 +39,8 @@ import { signPlaybackUrl } from '../recordings/playback-url';
 import { objectKeyFor } from '../recordings/upload';
 import type { RecordingJson } from '../routes/schemas';
 import type { BlobStore } from '../storage/blob-store';
+import { publicSegments } from '../transcripts/content';
+import { readTranscript, type TranscriptDeps } from '../transcripts/store';
 
 /** Download links in an export work without credentials for a day. */
 export const EXPORT_URL_TTL_SECONDS = 86_400;
@@ -110,11 +113,18 @@ export async function exportSubject(deps: { db: Database; config: Pick<Config, '
     consent,
     recordings,
     deletedRecordings,
-    transcripts: transcripts.map(({ recordingId, language, text, segments, createdAt, updatedAt }) => ({ recordingId, language, text, segments, createdAt, updatedAt })),
+    transcripts: await Promise.all(transcripts.map((row) => exportTranscript(deps, row))),
     auditEvents,
     permissions: { grantedToOthers, grantedToSubject },
     encryptionKeys,
   };
+}
+
+/** The transcript opened with its recording's key; words are gone once that key is destroyed. */
+async function exportTranscript(deps: TranscriptDeps, row: TranscriptRow): Promise<SubjectExport['transcripts'][number]> {
+  const recording = await findRecording(deps.db, row.recordingId);
+  const opened = recording ? await readTranscript(deps, recording).catch((error: unknown) => (error instanceof KeyUnavailable ? null : Promise.reject(error))) : null;
+  return { recordingId: row.recordingId, language: row.language, text: opened?.text ?? '', segments: publicSegments(opened?.segments ?? []), createdAt: row.createdAt, updatedAt: row.updatedAt };
 }
 
 async function exportRecording(db: Database, masterKey: string, baseUrl: string, row: RecordingRow, now: Date): Promise<ExportedRecording> {

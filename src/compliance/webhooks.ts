@@ -16,6 +16,7 @@ export const WEBHOOK_EVENTS = [
   'recording.started',
   'recording.completed',
   'recording.ready',
+  'recording.transcribed',
   'recording.failed',
   'recording.deleted',
   'recording.legal_hold',

@@ -4,7 +4,7 @@
  */
 import { base64ToBytes, bytesToHex } from '../encoding';
 
-export type KeyPurpose = 'playback-url' | 'phone-anonymization' | 'user-secret-wrap' | 'webhook-id';
+export type KeyPurpose = 'playback-url' | 'phone-anonymization' | 'user-secret-wrap' | 'webhook-id' | 'transcript-search';
 
 const masterCache = new Map<string, Promise<CryptoKey>>();
 

@@ -2,7 +2,7 @@
 import { and, desc, eq, exists, gte, inArray, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { Database } from '../context';
 import { AppError } from '../errors';
-import { recordingPermissions, recordings, renditions, transcripts } from './schema';
+import { recordingPermissions, recordings, renditions, transcriptTerms, transcripts } from './schema';
 import { base64UrlToBytes, bytesToBase64Url } from '../encoding';
 
 export type RecordingRow = typeof recordings.$inferSelect;
@@ -52,6 +52,8 @@ export interface ListFilters {
   to?: string;
   limit: number;
   cursor?: string;
+  /** Only recordings whose transcript index holds every one of these tokens (search-index.ts). */
+  transcriptTokens?: string[];
 }
 
 const encodeCursor = (row: RecordingRow) => bytesToBase64Url(new TextEncoder().encode(`${row.createdAt}|${row.id}`));
@@ -80,6 +82,15 @@ export async function listRecordings(db: Database, f: ListFilters): Promise<{ ro
   if (f.callId) where.push(eq(recordings.callId, f.callId));
   if (f.phone) where.push(or(eq(recordings.callerPhone, f.phone), eq(recordings.receiverPhone, f.phone))!);
   if (f.status) where.push(eq(recordings.status, f.status));
+  if (f.transcriptTokens) {
+    const matching = db
+      .select({ id: transcriptTerms.recordingId })
+      .from(transcriptTerms)
+      .where(inArray(transcriptTerms.token, f.transcriptTokens))
+      .groupBy(transcriptTerms.recordingId)
+      .having(sql`count(*) = ${f.transcriptTokens.length}`);
+    where.push(inArray(recordings.id, matching));
+  }
   if (f.from) where.push(gte(recordings.startTime, new Date(f.from).toISOString()));
   if (f.to) where.push(lte(recordings.startTime, new Date(f.to).toISOString()));
   if (f.cursor) {

@@ -72,6 +72,14 @@ export const renditions = sqliteTable(
   (t) => [primaryKey({ columns: [t.recordingId, t.quality] })],
 );
 
+/**
+ * One transcript per recording. Its words are never stored in clear: `sealed` is the JSON of
+ * {text, segments} in the chunked format under the recording's data key (context `<id>/transcript`),
+ * so crypto-shredding the owner's key shreds it too. `text`/`segments` hold words only on rows
+ * written before sealing existed (`sealed` null); such a row is sealed, and they are emptied, the
+ * first time it is read. Sealed rows keep them '' and [].
+ * `source` says who wrote it: a transcript a service PUT is never replaced by the automatic one.
+ */
 export const transcripts = sqliteTable(
   'transcripts',
   {
@@ -80,10 +88,32 @@ export const transcripts = sqliteTable(
     language: text('language').notNull(),
     text: text('text').notNull(),
     segments: text('segments', { mode: 'json' }).notNull().$type<{ start: number; end: number; speaker: string | null; text: string }[]>(),
+    sealed: blob('sealed', { mode: 'buffer' }),
+    source: text('source', { enum: ['service', 'automatic'] }).notNull().default('service'),
+    /** The engine of an automatic transcript (`pocketsphinx`, `@cf/openai/whisper-large-v3-turbo`). */
+    engine: text('engine'),
+    /** The original it was made from: a redaction points the recording at a new one, and the automatic transcript is made again. */
+    audioObjectKey: text('audio_object_key'),
     createdAt: text('created_at').notNull(),
     updatedAt: text('updated_at').notNull(),
   },
   (t) => [index('transcripts_created_idx').on(t.createdAt), index('transcripts_user_idx').on(t.userId)],
+);
+
+/**
+ * The search index of transcripts: one row per distinct word of a transcript, the word replaced
+ * by a keyed hash (HMAC-SHA-256 under a key derived from MASTER_ENCRYPTION_KEY, truncated to 128
+ * bits), so that `?q=` finds recordings without any word at rest in clear. Goes with its transcript.
+ */
+export const transcriptTerms = sqliteTable(
+  'transcript_terms',
+  {
+    token: text('token').notNull(),
+    recordingId: text('recording_id')
+      .notNull()
+      .references(() => transcripts.recordingId, { onDelete: 'cascade' }),
+  },
+  (t) => [primaryKey({ columns: [t.token, t.recordingId] }), index('transcript_terms_recording_idx').on(t.recordingId)],
 );
 
 /**

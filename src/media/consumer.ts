@@ -8,17 +8,23 @@
  * one twice writes the same object keys and rows again. A recording archived while it is processed
  * gets its renditions in the archive tier; one archived before its job starts is processed once it
  * is restored.
+ * A processed recording whose owner consents to transcription gets a `transcribe` job of its own
+ * (src/transcripts/transcribe-recording.ts): retried the same way, and when it fails for good the
+ * recording stays `ready`, without transcript.
  */
 import { appendAudit, auditLedger, type AuditInput } from '../compliance/audit-log';
 import { getConfig } from '../config';
+import { getConsent } from '../db/consents';
 import { createDb, type Bindings } from '../context';
 import { findRecording, type RecordingRow } from '../db/recordings';
 import { createLogger, describeError, type Logger } from '../observability/logger';
 import { objectKeyFor } from '../recordings/upload';
 import { createBlobStore } from '../storage/select';
 import { PermanentFailure, TransientFailure, transientReason } from './failures';
-import type { MediaJob } from './jobs';
-import { RENDITIONS, isProcessed, processRecording, type ProcessDeps } from './process-recording';
+import { transcribeRecording } from '../transcripts/transcribe-recording';
+import type { TranscriptionDeps } from '../transcripts/engine';
+import { enqueueTranscription, type MediaJob } from './jobs';
+import { RENDITIONS, isProcessed, processRecording } from './process-recording';
 import { RETRY_ACTION, lastRetry, markFailed, saveProcessed } from './processing-rows';
 import { settleNewObjects } from '../compliance/tiering';
 import { emitEvent, handleWebhookMessage, isWebhookMessage, type WebhookEvent } from '../compliance/webhooks';
@@ -28,6 +34,9 @@ export const MAX_RETRIES = 5;
 const BASE_DELAY_SECONDS = 30;
 const MAX_DELAY_SECONDS = 3600;
 const ACTOR = 'system:media';
+/** The audit action of a transcription attempt (success or failure); retries have their own. */
+const TRANSCRIPT_ACTION = 'transcript.automatic';
+const TRANSCRIPT_RETRY_ACTION = 'transcript.automatic_retry';
 
 /** 30 s after the first attempt, doubling each time, at most an hour. */
 export function retryDelaySeconds(attempts: number): number {
@@ -39,10 +48,12 @@ const isDeadLetterQueue = (queue: string) => queue.endsWith('-dlq');
 function parseJob(body: unknown): MediaJob | null {
   if (typeof body !== 'object' || body === null) return null;
   const job = body as Partial<MediaJob>;
-  return job.type === 'process' && typeof job.recordingId === 'string' && job.recordingId !== '' ? { type: 'process', recordingId: job.recordingId } : null;
+  if (typeof job.recordingId !== 'string' || job.recordingId === '') return null;
+  return job.type === 'process' || job.type === 'transcribe' ? { type: job.type, recordingId: job.recordingId } : null;
 }
 
-interface JobContext extends ProcessDeps {
+interface JobContext extends TranscriptionDeps {
+  queue: Queue;
   log: Logger;
   audit(row: RecordingRow, event: Pick<AuditInput, 'action' | 'outcome' | 'details'>): Promise<unknown>;
   /** Queue a webhook event (nothing when WEBHOOK_URL is unset). */
@@ -93,6 +104,7 @@ async function runJob(ctx: JobContext, message: Message<unknown>, recordingId: s
     });
     ctx.log.info('recording processed', { recordingId, durationMs: processed.durationMs, attempts: message.attempts });
     await ctx.emit('recording.ready', { recordingId: row.id, userId: row.userId, durationMs: processed.durationMs });
+    if ((await getConsent(ctx.db, row.userId)).consents.transcription) await enqueueTranscription(ctx.queue, row.id);
     message.ack();
   } catch (error) {
     if (!(await findRecording(ctx.db, row.id))) {
@@ -113,6 +125,45 @@ async function runJob(ctx: JobContext, message: Message<unknown>, recordingId: s
     await ctx.audit(row, { action: RETRY_ACTION, outcome: 'failure', details: { attempt: message.attempts, reason, delaySeconds } });
     message.retry({ delaySeconds });
   }
+}
+
+async function runTranscription(ctx: JobContext, message: Message<unknown>, recordingId: string): Promise<void> {
+  const row = await findRecording(ctx.db, recordingId);
+  if (!row) return message.ack();
+  try {
+    const outcome = await transcribeRecording(ctx, row);
+    if (!outcome.stored) {
+      ctx.log.info('transcription skipped', { recordingId, reason: outcome.reason });
+      return message.ack();
+    }
+    const details = { engine: outcome.engine, language: outcome.content.language, segments: outcome.content.segments.length, attempts: message.attempts };
+    await ctx.audit(row, { action: TRANSCRIPT_ACTION, outcome: 'success', details });
+    ctx.log.info('recording transcribed', { recordingId, ...details });
+    await ctx.emit('recording.transcribed', { recordingId: row.id, userId: row.userId, engine: outcome.engine, language: outcome.content.language, segments: outcome.content.segments.length });
+    message.ack();
+  } catch (error) {
+    if (!(await findRecording(ctx.db, row.id))) return message.ack();
+    if (error instanceof PermanentFailure) {
+      await ctx.audit(row, { action: TRANSCRIPT_ACTION, outcome: 'failure', details: { reason: error.message, attempts: message.attempts } });
+      ctx.log.warn('recording cannot be transcribed', { recordingId, reason: error.message });
+      return message.ack();
+    }
+    const reason = transientReason(error);
+    const delaySeconds = retryDelaySeconds(message.attempts);
+    ctx.log.warn('transcription will be retried', { recordingId, attempts: message.attempts, delaySeconds, reason, ...describeError(error) });
+    await ctx.audit(row, { action: TRANSCRIPT_RETRY_ACTION, outcome: 'failure', details: { attempt: message.attempts, reason, delaySeconds } });
+    message.retry({ delaySeconds });
+  }
+}
+
+/** A transcription that used up its retries: recorded; the recording itself stays as it is. */
+async function giveUpTranscription(ctx: JobContext, message: Message<unknown>, recordingId: string): Promise<void> {
+  const row = await findRecording(ctx.db, recordingId);
+  if (row) {
+    await ctx.audit(row, { action: TRANSCRIPT_ACTION, outcome: 'failure', details: { reason: `Transcription failed after ${MAX_RETRIES + 1} attempts`, deadLetter: true } });
+    ctx.log.error('transcription job dead-lettered', { recordingId });
+  }
+  message.ack();
 }
 
 /** A job that used up its retries: the recording becomes `failed` with the last reason. */
@@ -141,6 +192,8 @@ export async function handleMediaBatch(batch: MessageBatch<unknown>, env: Bindin
     store: createBlobStore(env, config),
     config,
     ffmpeg: env,
+    ai: env.AI,
+    queue: env.MEDIA_QUEUE,
     log,
     audit: (row, event) => appendAudit(auditLedger(env, config), { ...event, actor: ACTOR, recordingId: row.id, subjectUserId: row.userId }, log),
     emit: (event, data) => emitEvent({ queue: env.MEDIA_QUEUE, config }, event, data).then(() => undefined),
@@ -159,7 +212,10 @@ export async function handleMediaBatch(batch: MessageBatch<unknown>, env: Bindin
       continue;
     }
     try {
-      if (deadLetter) await giveUp(ctx, message, job.recordingId);
+      if (job.type === 'transcribe') {
+        if (deadLetter) await giveUpTranscription(ctx, message, job.recordingId);
+        else await runTranscription(ctx, message, job.recordingId);
+      } else if (deadLetter) await giveUp(ctx, message, job.recordingId);
       else await runJob(ctx, message, job.recordingId);
     } catch (error) {
       // Only bookkeeping (D1, audit) fails here; the job itself is safe to run again.

@@ -45,7 +45,8 @@ async function serverMessage(response: Response): Promise<string | undefined> {
 
 /**
  * A non-2xx answer of the FFmpeg server as a failure. 422 (unreadable audio), 413 (larger than
- * the server accepts) and 400 are about the input: permanent. 401 is a secret mismatch an
+ * the server accepts) and 400 are about the input, 501 (an engine without speech recognition) is
+ * about the server's build: permanent. 401 is a secret mismatch an
  * operator can fix, 5xx/504/499 are the server's trouble: transient.
  */
 export async function failureFromResponse(response: Response): Promise<Error> {
@@ -57,6 +58,8 @@ export async function failureFromResponse(response: Response): Promise<Error> {
       return new PermanentFailure('The audio is too large to process', { detail });
     case 400:
       return new PermanentFailure('The media processor refused the audio', { detail });
+    case 501:
+      return new PermanentFailure('The media processor cannot transcribe (no speech recognition in its engine)', { detail });
     case 401:
       return new TransientFailure('the media processor refused our credentials', { detail });
     case 504:

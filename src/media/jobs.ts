@@ -1,7 +1,12 @@
-/** Messages on the media queue. The producer is here; the consumer lives beside the engines. */
-export type MediaJob = { type: 'process'; recordingId: string; attempt?: number };
+/** Messages on the media queue. The producers are here; the consumer lives beside the engines. */
+export type MediaJob = { type: 'process'; recordingId: string; attempt?: number } | { type: 'transcribe'; recordingId: string };
 
 /** Queue the processing of a finished recording (upload or live call). */
 export async function enqueueProcessing(queue: Queue, recordingId: string): Promise<void> {
   await queue.send({ type: 'process', recordingId } satisfies MediaJob, { contentType: 'json' });
+}
+
+/** Queue the automatic transcription of a processed recording (its own message: retried on its own). */
+export async function enqueueTranscription(queue: Queue, recordingId: string): Promise<void> {
+  await queue.send({ type: 'transcribe', recordingId } satisfies MediaJob, { contentType: 'json' });
 }

@@ -66,8 +66,8 @@ export interface ProcessedRecording {
   renditions: StoredRendition[];
 }
 
-/** POST the decrypted original to the FFmpeg server; resolves with a 2xx answer only. */
-async function sendOriginal(deps: ProcessDeps, dataKey: Uint8Array, row: RecordingRow, path: string, siblings?: AbortSignal): Promise<Response> {
+/** POST the decrypted original to the FFmpeg server `path`; resolves with a 2xx answer only. */
+export async function sendOriginal(deps: ProcessDeps, dataKey: Uint8Array, row: RecordingRow, path: string, siblings?: AbortSignal): Promise<Response> {
   let plaintext: ReadableStream<Uint8Array>;
   try {
     plaintext = await openRange(deps, dataKey, { objectKey: row.objectKey!, size: row.size, context: row.id }, 0, row.size - 1);

@@ -13,7 +13,8 @@
  *    that instant) and records the superseded object in `redaction_originals`. It applies only if
  *    the recording still names the object this run started from, so two redactions racing cannot
  *    lose one another, and it reads `legal_hold` at that same instant.
- * 3. The old rendition objects are deleted, then processing is queued: the consumer finds no
+ * 3. The old rendition objects are deleted and the transcript loses the span's words (the automatic
+ *    one is transcribed again from the redacted audio once processing is done), then processing is queued: the consumer finds no
  *    renditions and builds all three from the redacted original. (Queued only after the deletes, so
  *    the new job cannot write a rendition that a late delete then removes.)
  * 4. The superseded original is destroyed and its row removed, unless the recording was on legal
@@ -35,6 +36,7 @@ import { dataKeyFor, openRange } from '../recordings/read';
 import { objectKeyFor } from '../recordings/upload';
 import type { BlobStore } from '../storage/blob-store';
 import { uploadStream } from '../storage/stream-upload';
+import { redactTranscript } from '../transcripts/store';
 import { ffmpegFetch, type FfmpegBindings } from './ffmpeg-client';
 import { enqueueProcessing } from './jobs';
 import { RENDITIONS } from './process-recording';
@@ -252,7 +254,8 @@ export async function redactRecording(deps: RedactDeps, row: RecordingRow, reque
   });
 
   try {
-    await Promise.all([...oldRenditionKeys].map((key) => deps.store.delete(key)));
+    // The transcript loses the span's words now; the automatic one is made again after processing.
+    await Promise.all([...[...oldRenditionKeys].map((key) => deps.store.delete(key)), redactTranscript(deps, updated, request.startMs, request.endMs)]);
   } finally {
     // Even when a delete failed: the job overwrites the same keys, and without it the recording
     // would stay `processing` with no renditions.

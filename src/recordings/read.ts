@@ -57,7 +57,7 @@ async function fetchBytes(store: BlobStore, key: string, offset: number, length:
 }
 
 /** The recording's data key, unwrapped with its owner's key of the stored version. */
-export function dataKeyFor(deps: ReadDeps, row: RecordingRow): Promise<Uint8Array> {
+export function dataKeyFor(deps: { db: Database; config: Pick<Config, 'MASTER_ENCRYPTION_KEY'> }, row: RecordingRow): Promise<Uint8Array> {
   if (!row.wrappedDataKey || row.keyVersion === null) throw new AppError('conflict', 'The recording has no stored audio yet');
   return unwrapRecordingKey(deps.db, deps.config.MASTER_ENCRYPTION_KEY, row.userId, row.keyVersion, new Uint8Array(row.wrappedDataKey), row.id);
 }

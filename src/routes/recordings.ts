@@ -14,6 +14,7 @@ import { toRecordingJson } from '../recordings/json';
 import { issuePlaybackUrl, serveAudio, serveSignedPlayback, type AudioAnswer, type AuditEvent, type ServeDeps } from '../recordings/serve';
 import { UploadFields, uploadMultipart, uploadRaw } from '../recordings/upload';
 import { createBlobStore } from '../storage/select';
+import { queryTokens } from '../transcripts/search-index';
 import { authErrors, errorResponses, IdParams, json, RecordingSchema, security, STATUSES } from './schemas';
 import { createRouter, validationError } from './router';
 
@@ -28,6 +29,7 @@ const ListQuery = z.object({
   userId: z.string().max(256).optional(),
   limit: z.coerce.number().int().min(1, 'must be between 1 and 200').max(200, 'must be between 1 and 200').default(50),
   cursor: z.string().max(512).optional(),
+  q: z.string().max(200).optional().openapi({ description: 'Words the transcript must all contain (any order, case-insensitive); not for auditors' }),
 });
 
 const Quality = z.enum(['original', 'high', 'low']).default('original');
@@ -117,8 +119,13 @@ recordingRoutes.openapi(
       await audit(c, { action: 'recording.list', outcome: 'denied', subjectUserId: q.userId, details: { reason: 'not admin' } });
       throw new AppError('forbidden', "Only admins and auditors may list another user's recordings");
     }
-    const { rows, nextCursor } = await listRecordings(c.get('db'), { ...q, visibleTo: everyone ? undefined : principal.id });
-    await audit(c, { action: 'recording.list', outcome: 'success', subjectUserId: q.userId ?? null, details: { count: rows.length } });
+    if (q.q !== undefined && principal.role === 'auditor') {
+      await audit(c, { action: 'recording.list', outcome: 'denied', details: { reason: 'transcript search' } });
+      throw new AppError('forbidden', 'Auditors may not search transcripts: they are the calls’ content');
+    }
+    const transcriptTokens = q.q === undefined ? undefined : await queryTokens(c.get('config').MASTER_ENCRYPTION_KEY, q.q);
+    const { rows, nextCursor } = await listRecordings(c.get('db'), { ...q, transcriptTokens, visibleTo: everyone ? undefined : principal.id });
+    await audit(c, { action: 'recording.list', outcome: 'success', subjectUserId: q.userId ?? null, details: { count: rows.length, ...(q.q === undefined ? {} : { transcriptSearch: true }) } });
     return c.json({ items: rows.map((r) => toRecordingJson(r)), nextCursor }, 200);
   },
 );

@@ -1,10 +1,14 @@
-/** Transcripts: read (owner, grantee, admin, auditor) and store from a speech-to-text system (admin/service). */
+/**
+ * Transcripts: read (owner, grantee, admin; not auditors: it is the call's content) and store from
+ * a speech-to-text system (admin/service). A PUT transcript replaces the automatic one for good.
+ */
 import { createRoute, z } from '@hono/zod-openapi';
 import { loadRecordingFor } from '../auth/permissions';
-import { audit } from '../context';
+import { audit, type AppContext } from '../context';
 import { getConsent } from '../db/consents';
-import { findTranscript, putTranscript, type TranscriptRow } from '../db/transcripts';
 import { AppError } from '../errors';
+import { publicSegments, type TranscriptContent } from '../transcripts/content';
+import { readTranscript, saveTranscript } from '../transcripts/store';
 import { authErrors, IdParams, json, security } from './schemas';
 import { createRouter } from './router';
 
@@ -32,18 +36,19 @@ transcriptRoutes.openapi(
   async (c) => {
     const { id } = c.req.valid('param');
     // A transcript is the call's content: readable with audio rights (owner, grantee, admin), not by auditors.
-    await loadRecordingFor(c, id, 'audio', 'transcript.read');
-    const row = await findTranscript(c.get('db'), id);
-    if (!row) {
+    const recording = await loadRecordingFor(c, id, 'audio', 'transcript.read');
+    const transcript = await readTranscript(readDeps(c), recording);
+    if (!transcript) {
       await audit(c, { action: 'transcript.read', recordingId: id, outcome: 'failure', details: { reason: 'none' } });
       throw new AppError('not_found', 'This recording has no transcript');
     }
-    await audit(c, { action: 'transcript.read', recordingId: id, outcome: 'success' });
-    return c.json(toJson(row), 200);
+    await audit(c, { action: 'transcript.read', recordingId: id, outcome: 'success', details: { source: transcript.source } });
+    return c.json(toJson(id, transcript), 200);
   },
 );
 
-const toJson = (row: TranscriptRow) => ({ recordingId: row.recordingId, language: row.language, text: row.text, segments: row.segments });
+const toJson = (recordingId: string, t: TranscriptContent) => ({ recordingId, language: t.language, text: t.text, segments: publicSegments(t.segments) });
+const readDeps = (c: AppContext) => ({ db: c.get('db'), config: c.get('config') });
 
 transcriptRoutes.openapi(
   createRoute({
@@ -66,8 +71,9 @@ transcriptRoutes.openapi(
     for (const [i, segment] of body.segments.entries()) {
       if (segment.end < segment.start) throw new AppError('invalid_request', `segments.${i}.end: must not be before start`);
     }
-    const stored = await putTranscript(c.get('db'), { recordingId: id, userId: row.userId, language: body.language, text: body.text, segments: body.segments });
+    const content = { language: body.language, text: body.text, segments: body.segments };
+    if (!(await saveTranscript(readDeps(c), row, content, { source: 'service' }))) throw new AppError('not_found', 'Recording not found');
     await audit(c, { action: 'transcript.write', recordingId: id, subjectUserId: row.userId, outcome: 'success', details: { language: body.language, segments: body.segments.length } });
-    return c.json(toJson(stored), 200);
+    return c.json(toJson(id, content), 200);
   },
 );

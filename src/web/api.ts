@@ -22,6 +22,8 @@ export interface RecordingFilters {
   status?: string;
   from?: string;
   to?: string;
+  /** Words the transcript must contain. */
+  q?: string;
   limit?: number;
   cursor?: string;
 }

@@ -1,4 +1,4 @@
-/** The Recordings screen: filters (call id, phone, status, from/to), newest first, cursor paging. */
+/** The Recordings screen: a transcript search box, filters (call id, phone, status, from/to), newest first, cursor paging. */
 import type { Recording } from './api-types';
 import type { RecordingFilters } from './api';
 import { statusBadges } from './badges';
@@ -37,11 +37,19 @@ export const recordingsView: View = (main, context) => {
     ),
     h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Apply filters'), h('button', { type: 'reset' }, 'Clear')),
   );
+  // Search is its own form, always in view: the words a caller remembers are the usual way back to a call.
+  const query = h('input', { name: 'q', type: 'search', maxlength: '200', autocomplete: 'off', placeholder: 'Words said in the call' });
+  const searchForm = h(
+    'form',
+    { role: 'search', 'aria-label': 'Search transcripts', class: 'card transcript-search' },
+    field('Search transcripts', query),
+    h('div', { class: 'actions' }, h('button', { type: 'submit', class: 'primary' }, 'Search')),
+  );
   // Open on wide screens; on a phone the results come first and the filters fold away.
   const summary = h('summary', {}, 'Filters');
   const filterPanel = h('details', { class: 'card filters', open: !matchMedia('(max-width: 40rem)').matches }, summary, filterForm);
   const results = h('section', { 'aria-labelledby': 'results-heading', 'aria-busy': 'false' });
-  main.append(filterPanel, results);
+  main.append(searchForm, filterPanel, results);
 
   let filters: RecordingFilters = {};
   /** Cursors of the pages before the current one; the current page's cursor is the last. */
@@ -79,7 +87,7 @@ export const recordingsView: View = (main, context) => {
       results,
       h('h2', { id: 'results-heading' }, `Results`, h('span', { class: 'muted' }, ` · page ${pageNumber}`)),
       items.length === 0
-        ? h('p', { class: 'empty' }, 'No recordings match these filters.')
+        ? h('p', { class: 'empty' }, filters.q ? `No recordings whose transcript contains “${filters.q}” match these filters.` : 'No recordings match these filters.')
         : h(
             'table',
             { class: 'recordings stack' },
@@ -106,14 +114,20 @@ export const recordingsView: View = (main, context) => {
   filterForm.addEventListener('submit', (event) => {
     event.preventDefault();
     if (!filterForm.reportValidity()) return;
-    filters = { callId: callId.value.trim(), phone: phone.value.trim(), status: status.value, from: toIso(from.value), to: toIso(to.value) };
-    const active = Object.values(filters).filter(Boolean).length;
+    filters = { q: filters.q, callId: callId.value.trim(), phone: phone.value.trim(), status: status.value, from: toIso(from.value), to: toIso(to.value) };
+    const active = Object.entries(filters).filter(([name, value]) => name !== 'q' && value).length;
     summary.textContent = active ? `Filters (${active} active)` : 'Filters';
     cursors.splice(0, cursors.length, undefined);
     void load();
   });
+  searchForm.addEventListener('submit', (event) => {
+    event.preventDefault();
+    filters = { ...filters, q: query.value.trim() || undefined };
+    cursors.splice(0, cursors.length, undefined);
+    void load();
+  });
   filterForm.addEventListener('reset', () => {
-    filters = {};
+    filters = { q: filters.q };
     summary.textContent = 'Filters';
     cursors.splice(0, cursors.length, undefined);
     setTimeout(() => void load());

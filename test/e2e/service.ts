@@ -82,7 +82,8 @@ async function killGroup(child: ChildProcess): Promise<void> {
   kill('SIGKILL');
 }
 
-export async function startService(options: { verbose?: boolean } = {}): Promise<Service> {
+/** `vars` adds Worker settings (e.g. WEBHOOK_URL) to the tests' own. */
+export async function startService(options: { verbose?: boolean; vars?: Record<string, string> } = {}): Promise<Service> {
   buildWeb();
   const buildDir = mkdtempSync(path.join(tmpdir(), 'web-e2e-build-'));
   const persistTo = mkdtempSync(path.join(tmpdir(), 'web-e2e-state-'));
@@ -101,8 +102,8 @@ export async function startService(options: { verbose?: boolean } = {}): Promise
     const port = await freePort();
     const inspectorPort = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const vars: Record<string, string> = { ...TEST_SECRETS, ENVIRONMENT: 'test', LOG_LEVEL: 'warn', FFMPEG_URL: ffmpeg.url };
-    const args = [WRANGLER, 'dev', path.join(buildDir, 'index.js'), '--no-bundle', '--config', 'wrangler.toml'];
+    const vars: Record<string, string> = { ...TEST_SECRETS, ENVIRONMENT: 'test', LOG_LEVEL: 'warn', FFMPEG_URL: ffmpeg.url, ...options.vars };
+    const args = [WRANGLER, 'dev', path.join(buildDir, 'index.js'), '--local', '--no-bundle', '--config', 'wrangler.toml'];
     // The project's own [assets] section when it has one (its routing is what is tested); dist/web otherwise.
     if (!/^\[assets\]/m.test(readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8'))) args.push('--assets', WEB_DIST);
     args.push('--port', String(port), '--ip', '127.0.0.1', '--inspector-port', String(inspectorPort), '--enable-containers=false', '--persist-to', persistTo);

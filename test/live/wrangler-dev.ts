@@ -147,7 +147,7 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
 
   const launch = async () => {
     const inspectorPort = await freePort();
-    const args = [WRANGLER, 'dev', script, '--config', 'wrangler.toml', '--no-bundle', '--port', String(port), '--ip', '127.0.0.1', '--inspector-port', String(inspectorPort), '--enable-containers=false', '--persist-to', persistTo];
+    const args = [WRANGLER, 'dev', script, '--local', '--config', 'wrangler.toml', '--no-bundle', '--port', String(port), '--ip', '127.0.0.1', '--inspector-port', String(inspectorPort), '--enable-containers=false', '--persist-to', persistTo];
     for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}:${value}`);
     let output = '';
     const started = spawn(NODE, args, {
