@@ -9,6 +9,7 @@ import { and, eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getConfig } from '../../src/config';
 import { createDb, type Bindings } from '../../src/context';
+import { deleteExpiredTranscripts } from '../../src/db/lifecycle';
 import { findRecording, type RecordingRow } from '../../src/db/recordings';
 import { auditEvents, transcripts } from '../../src/db/schema';
 import worker from '../../src/index';
@@ -181,6 +182,15 @@ describe('transcripts at rest and in search', () => {
     expect((await put(id, secret)).status).toBe(200);
     expect(await termCount(id)).toBeGreaterThan(0);
     expect((await call(`/api/v1/recordings/${id}`, { method: 'DELETE', headers: await as('deleter') })).status).toBe(204);
+    expect(await rawRow(id)).toBeUndefined();
+    expect(await termCount(id)).toBe(0);
+  });
+
+  it('goes with transcript retention', async () => {
+    const id = await storeRecording('retained-caller');
+    expect((await put(id, secret)).status).toBe(200);
+    await env.DB.prepare("update transcripts set created_at = '2000-01-01T00:00:00.000Z' where recording_id = ?").bind(id).run();
+    expect(await deleteExpiredTranscripts(db, '2001-01-01T00:00:00.000Z', 100)).toBeGreaterThanOrEqual(1);
     expect(await rawRow(id)).toBeUndefined();
     expect(await termCount(id)).toBe(0);
   });
