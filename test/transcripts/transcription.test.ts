@@ -19,6 +19,7 @@ import { createBlobStore } from '../../src/storage/select';
 import { segmentsFromWhisper } from '../../src/transcripts/workers-ai';
 import { withoutSpan } from '../../src/transcripts/store';
 import { transcribeRecording } from '../../src/transcripts/transcribe-recording';
+import { settleAudit } from '../support/audit';
 import { API_KEY, as, call } from '../support/auth';
 import { sineWav } from '../support/audio';
 import { fields } from '../support/recordings';
@@ -100,6 +101,7 @@ describe('the transcribe job', () => {
     const body = (await res.json()) as { recordingId: string; language: string; segments: { start: number; end: number; speaker: null }[] };
     expect(body).toMatchObject({ recordingId: id, language: 'en' });
     for (const segment of body.segments) expect(segment.end).toBeLessThanOrEqual(3);
+    await settleAudit();
     const events = await db.select().from(auditEvents).where(and(eq(auditEvents.recordingId, id), eq(auditEvents.action, 'transcript.automatic'))).all();
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ actor: 'system:media', outcome: 'success' });
