@@ -5,11 +5,11 @@
  * README tells operators to lock that prefix (R2 bucket lock, S3 Object Lock, Azure immutability),
  * so that whoever can rewrite D1 cannot also take the checkpoints back.
  */
-import type { FlattenedJWS } from 'jose';
+import type { FlattenedJWS, JWK } from 'jose';
 import type { Database } from '../context';
 import { shardEventsAfter, shardsWithEvents, type AuditEventRow } from '../db/audit';
 import type { BlobStore } from '../storage/blob-store';
-import { auditSigner, signCheckpoint, type CheckpointPayload } from './audit-checkpoint';
+import { auditSigner, openCheckpoint, signCheckpoint, type CheckpointPayload } from './audit-checkpoint';
 import type { ChainedAuditEvent } from './audit-format';
 import { flushedHeads, type AuditLedger } from './audit-log';
 import { verifyLedger, type StoredCheckpoint, type VerifyResult } from './audit-verifier';
@@ -76,6 +76,15 @@ export async function readCheckpoints(store: BlobStore): Promise<StoredCheckpoin
   return out;
 }
 
+/** Each shard's seq in the newest checkpoint that opens with the key (keys list newest first). */
+async function newestHeads(checkpoints: StoredCheckpoint[], publicJwk: JWK): Promise<Map<number, number>> {
+  for (const checkpoint of checkpoints) {
+    const opened = await openCheckpoint(checkpoint.jws, publicJwk);
+    if ('payload' in opened) return new Map(opened.payload.heads.map((h) => [h.shard, h.seq]));
+  }
+  return new Map();
+}
+
 const asChained = (row: AuditEventRow): ChainedAuditEvent => ({ ...row, details: row.details ?? null });
 
 async function* shardEvents(db: Database, shard: number, fromSeq = 1): AsyncIterable<ChainedAuditEvent> {
@@ -99,16 +108,22 @@ export async function verifyAuditLog(deps: LedgerDeps): Promise<VerifyResult> {
  * public key, shards, fromSeq), every checkpoint, then each shard's events from `fromSeq` in seq
  * order. Streamed page by page.
  */
-export function exportAuditLog(deps: LedgerDeps, options: { shards?: number[]; fromSeq: number }): ReadableStream<Uint8Array> {
+export function exportAuditLog(deps: LedgerDeps, options: { shards?: number[]; fromSeq: number; throughCheckpoint: boolean }): ReadableStream<Uint8Array> {
   const encoder = new TextEncoder();
   const line = (value: unknown) => encoder.encode(`${JSON.stringify(value)}\n`);
   const lines = (async function* () {
     const signer = await auditSigner(deps.signingKey);
     const shards = options.shards ?? (await allShards(deps.db, deps.ledger));
-    yield line({ type: 'header', format: EXPORT_FORMAT, exportedAt: new Date().toISOString(), publicKey: signer.publicJwk, shards, fromSeq: options.fromSeq });
-    for (const checkpoint of await readCheckpoints(deps.store)) yield line({ type: 'checkpoint', key: checkpoint.key, jws: checkpoint.jws });
+    const checkpoints = await readCheckpoints(deps.store);
+    const through = options.throughCheckpoint ? await newestHeads(checkpoints, signer.publicJwk) : null;
+    yield line({ type: 'header', format: EXPORT_FORMAT, exportedAt: new Date().toISOString(), publicKey: signer.publicJwk, shards, fromSeq: options.fromSeq, partial: options.shards !== undefined });
+    for (const checkpoint of checkpoints) yield line({ type: 'checkpoint', key: checkpoint.key, jws: checkpoint.jws });
     for (const shard of shards) {
-      for await (const event of shardEvents(deps.db, shard, options.fromSeq)) yield line({ type: 'event', ...event });
+      const last = through ? (through.get(shard) ?? 0) : Infinity;
+      for await (const event of shardEvents(deps.db, shard, options.fromSeq)) {
+        if (event.seq > last) break;
+        yield line({ type: 'event', ...event });
+      }
     }
   })();
   return new ReadableStream<Uint8Array>({

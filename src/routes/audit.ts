@@ -181,6 +181,7 @@ auditRoutes.openapi(
       query: z.object({
         shard: z.coerce.number().int().min(0).max(255).optional().openapi({ description: 'One shard; all when absent' }),
         fromSeq: z.coerce.number().int().min(1).default(1).openapi({ description: 'First seq of each shard; a later start takes its first link as given' }),
+        through: z.enum(['head', 'checkpoint']).default('head').openapi({ description: 'checkpoint: stop each shard at the newest checkpoint, so that the export verifies ok when untouched' }),
       }),
     },
     responses: { 200: { content: { 'application/x-ndjson': { schema: z.string() } }, description: 'header line, checkpoint lines, event lines' }, ...authErrors },
@@ -188,8 +189,8 @@ auditRoutes.openapi(
   async (c) => {
     await requireRole(c, ['admin', 'auditor'], 'audit.export');
     const q = c.req.valid('query');
-    await audit(c, { action: 'audit.export', outcome: 'success', details: { shard: q.shard ?? null, fromSeq: q.fromSeq } });
-    const body = exportAuditLog(ledgerDeps(c), { shards: q.shard === undefined ? undefined : [q.shard], fromSeq: q.fromSeq });
+    await audit(c, { action: 'audit.export', outcome: 'success', details: { shard: q.shard ?? null, fromSeq: q.fromSeq, through: q.through } });
+    const body = exportAuditLog(ledgerDeps(c), { shards: q.shard === undefined ? undefined : [q.shard], fromSeq: q.fromSeq, throughCheckpoint: q.through === 'checkpoint' });
     const headers = { 'content-type': 'application/x-ndjson; charset=utf-8', 'content-disposition': 'attachment; filename="audit-export.ndjson"' };
     // A stream, not a typed body: the OpenAPI document describes the lines.
     return new Response(body, { status: 200, headers }) as never;
