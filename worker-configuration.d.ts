@@ -29,6 +29,8 @@ interface __BaseEnv_Env {
 	LOG_LEVEL: string;
 	AUDIT_SHARDS: string;
 	LIVE_CALL: DurableObjectNamespace /* LiveCall */;
+	LIVE_CONNECTION: DurableObjectNamespace /* LiveConnection */;
+	LIVE_REGISTRY: DurableObjectNamespace /* LiveRegistry */;
 	FFMPEG_CONTAINER: DurableObjectNamespace /* FfmpegContainer */;
 	AUDIT_SEQUENCER: DurableObjectNamespace /* AuditSequencer */;
 }

@@ -1,27 +1,40 @@
 /**
- * Live recording throughput against `wrangler dev` on this machine (plain protocol, the `ws`
- * package as client):
- *  - one call of 20 ms Opus chunks (48 kbps → 120 bytes), sent as fast as acks allow;
- *  - one call of chunks at the size cap (256 KiB);
- *  - N concurrent calls (default 50) sending a 20 ms chunk every 20 ms for `durationSeconds`.
- * Every run ends with stop, and the recording is downloaded and compared byte for byte: a chunk
- * not acked, or a byte lost, fails the benchmark.
+ * Live recording against a bare durable-ack Durable Object (issue 15), both served by ONE
+ * `wrangler dev` (bench/live-worker/entry.ts: the service's Worker plus the baseline), alternating
+ * service and baseline run by run, medians of RUNS runs per side:
+ *  - 50 and 200 concurrent calls, a 120-byte chunk (20 ms of 48 kbps Opus) every 20 ms each;
+ *  - 10 concurrent calls, a 16 KiB chunk (1 s of MediaRecorder audio) every 1 s each;
+ * once with the runtime's state on tmpfs (/dev/shm: disk syncs do not hide the difference) and
+ * once on the local disk (where one sync per commit bounds both sides, and group commit counts).
+ * The service is driven over the plain protocol with `?callId=` (the socket held by the call's
+ * own object); every service call ends with `stop`, whose size must equal what was sent, and the
+ * first call of each run is downloaded and compared byte for byte. A chunk not acked is `lost`.
  *
- *   node bench/live-throughput.mjs [--duration 60] [--calls 50] [--url http://127.0.0.1:3010]
+ *   node bench/live-throughput.mjs [--runs 5] [--seconds 4] [--slow-seconds 6] [--storage tmpfs,disk]
  *
- * Without --url it starts its own `wrangler dev` (see test/live/wrangler-dev.ts). `run()` returns
- * the rows and the markdown table, for `npm run bench`; `onRow` sees each row as it is measured.
+ * `run()` returns the markdown for `npm run bench` (bench/run.mjs writes it to bench/results.md).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ROOT, median, startWrangler } from './harness.mjs';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
-const OPUS_20MS = 120;
-const CAP = 256 * 1024;
+const CONFIG = path.join(ROOT, '.bench-live.wrangler.toml');
 
-/** Chunk `i` of a call: deterministic bytes, so the download can be checked. */
+/** wrangler.toml with the benchmark's entry and the baseline's Durable Object added. */
+function writeConfig() {
+  const base = readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8');
+  if (!/^main = "src\/index.ts"$/m.test(base)) throw new Error('wrangler.toml: expected main = "src/index.ts"');
+  const config = base.replace(/^main = "src\/index.ts"$/m, 'main = "bench/live-worker/entry.ts"').replace(/^\[assets\][\s\S]*?(?=^\[|(?![\s\S]))/m, '');
+  writeFileSync(
+    CONFIG,
+    `${config}\n[[durable_objects.bindings]]\nname = "BARE_ACK"\nclass_name = "BareAck"\n\n[[migrations]]\ntag = "bench-bare-ack"\nnew_sqlite_classes = ["BareAck"]\n`,
+  );
+}
+
+/** Deterministic bytes starting with WebM's magic (the service sniffs a call's first bytes). */
 function audio(seed, i, size) {
   const out = Buffer.alloc(size);
   let x = ((seed * 7919 + i) * 2654435761) >>> 0;
@@ -29,6 +42,7 @@ function audio(seed, i, size) {
     x = (Math.imul(x, 1103515245) + 12345) >>> 0;
     out[j] = x >>> 24;
   }
+  Buffer.from([0x1a, 0x45, 0xdf, 0xa3]).copy(out, 0, 0, Math.min(4, size));
   return out;
 }
 
@@ -37,10 +51,10 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-/** One plain-protocol call: start, chunks with their send times, acks, stop, download check. */
+/** One call on one side: open, chunks with their send times, acks, then stop (service) or close (bare). */
 class Call {
-  constructor(url, token, callId, seed) {
-    Object.assign(this, { url, token, callId, seed });
+  constructor(ctx, side, callId, seed, token) {
+    Object.assign(this, { ctx, side, callId, seed, token });
     this.sentAt = new Map();
     this.latencies = [];
     this.acked = 0;
@@ -50,8 +64,10 @@ class Call {
     this.errors = [];
   }
 
-  async open(WebSocket) {
-    this.ws = new WebSocket(`${this.url.replace(/^http/, 'ws')}/api/v1/recordings/live`, { headers: { authorization: `Bearer ${this.token}` } });
+  async open() {
+    const base = this.ctx.url.replace(/^http/, 'ws');
+    const url = this.side === 'service' ? `${base}/api/v1/recordings/live?callId=${encodeURIComponent(this.callId)}` : `${base}/api/v1/bench/bare-ack?id=${encodeURIComponent(this.callId)}`;
+    this.ws = new this.ctx.WebSocket(url, this.side === 'service' ? { headers: { authorization: `Bearer ${this.token}` } } : {});
     await new Promise((resolve, reject) => {
       this.ws.once('open', resolve);
       this.ws.once('error', reject);
@@ -75,9 +91,11 @@ class Call {
         }
       }
     });
-    this.ws.send(JSON.stringify({ type: 'start', callId: this.callId, format: 'ogg' }));
-    this.started = await this.wait((f) => f.type === 'started' || f.type === 'error');
-    if (this.started.type !== 'started') throw new Error(`start refused: ${JSON.stringify(this.started)}`);
+    if (this.side === 'service') {
+      this.ws.send(JSON.stringify({ type: 'start', callId: this.callId, format: 'webm' }));
+      const started = await this.wait((f) => f.type === 'started' || f.type === 'error');
+      if (started.type !== 'started') throw new Error(`start refused: ${JSON.stringify(started)}`);
+    }
   }
 
   wait(match, timeoutMs = 60_000) {
@@ -99,139 +117,148 @@ class Call {
     this.ws.send(frame);
   }
 
-  get inFlight() {
-    return this.sentAt.size;
-  }
-
-  /**
-   * Resolves once every chunk sent so far is acked. A service that is merely slow gets all the
-   * time it needs; one whose acks stop coming for `stallMs` fails the run.
-   */
-  async drain(stallMs = 30_000) {
+  /** Resolves once every chunk sent is acked, or when acks stop coming for `stallMs` (the rest counts as lost). */
+  async drain(stallMs = 20_000) {
     let last = this.acked;
     let progressAt = Date.now();
-    while (this.inFlight > 0) {
+    while (this.sentAt.size > 0 && Date.now() - progressAt < stallMs) {
       if (this.acked !== last) {
         last = this.acked;
         progressAt = Date.now();
-      }
-      if (Date.now() - progressAt > stallMs) {
-        throw new Error(`${this.callId}: ${this.inFlight} chunks never acked (errors: ${JSON.stringify(this.errors.slice(0, 3))})`);
       }
       await new Promise((r) => setTimeout(r, 10));
     }
   }
 
-  async finish() {
-    await this.drain();
+  /** Service: stop, the stored size must be what was sent; `check`: the download must be byte-exact. */
+  async finish(check) {
+    if (this.side === 'bare') return this.ws.close();
     this.ws.send(JSON.stringify({ type: 'stop' }));
-    const stopped = await this.wait((f) => f.type === 'stopped' || f.type === 'error');
+    const stopped = await this.wait((f) => f.type === 'stopped' || f.type === 'error', 120_000);
     this.ws.close();
     if (stopped.type !== 'stopped') throw new Error(`${this.callId}: stop answered ${JSON.stringify(stopped)}`);
-    if (stopped.size !== this.sentBytes) throw new Error(`${this.callId}: stored ${stopped.size} bytes of ${this.sentBytes}`);
-    const res = await fetch(`${this.url}/api/v1/recordings/${stopped.recordingId}/download`, { headers: { authorization: `Bearer ${this.token}` } });
+    if (this.acked === this.chunks.length && stopped.size !== this.sentBytes) throw new Error(`${this.callId}: stored ${stopped.size} bytes of ${this.sentBytes}`);
+    if (!check) return;
+    const res = await fetch(`${this.ctx.url}/api/v1/recordings/${stopped.recordingId}/download`, { headers: { authorization: `Bearer ${this.token}` } });
     const body = Buffer.from(await res.arrayBuffer());
     if (res.status !== 200 || !body.equals(Buffer.concat(this.chunks))) throw new Error(`${this.callId}: the download differs from what was sent`);
-    return stopped;
   }
 }
 
-/** One call sending `size`-byte chunks back to back, at most `window` unacked, for `seconds`. */
-async function oneCall(ctx, label, size, window, seconds) {
-  const call = new Call(ctx.url, await ctx.tokenFor(`bench-one-${size}`), `one-${size}-${Date.now()}`, size);
-  await call.open(ctx.WebSocket);
-  const started = performance.now();
-  const end = started + seconds * 1000;
-  while (performance.now() < end) {
-    while (call.inFlight < window && performance.now() < end) call.send(size);
-    await new Promise((r) => setTimeout(r, 0));
-  }
-  await call.drain();
-  const elapsed = (performance.now() - started) / 1000;
-  await call.finish();
-  const sorted = [...call.latencies].sort((a, b) => a - b);
-  return {
-    scenario: label,
-    offered: null,
-    chunks: call.acked,
-    chunksPerSecond: call.acked / elapsed,
-    megabytesPerSecond: call.sentBytes / elapsed / 1e6,
-    ackP50: percentile(sorted, 50),
-    ackP99: percentile(sorted, 99),
-    lost: call.chunks.length - call.acked,
-  };
-}
+let runCounter = 0;
 
-/** `calls` calls at once, each sending a 20 ms chunk every 20 ms for `seconds`. */
-async function concurrentCalls(ctx, calls, seconds) {
+/** `calls` calls on `side` at once, each sending a `size`-byte chunk every `intervalMs` for `seconds`. */
+async function concurrent(ctx, side, calls, size, intervalMs, seconds) {
+  const run = ++runCounter;
   const all = [];
-  for (let i = 0; i < calls; i++) all.push(new Call(ctx.url, await ctx.tokenFor(`bench-user-${i}`), `concurrent-${i}-${Date.now()}`, 1000 + i));
-  await Promise.all(all.map((c) => c.open(ctx.WebSocket)));
+  for (let i = 0; i < calls; i++) {
+    const callId = `bench-${run}-${i}-${Date.now()}`;
+    all.push(new Call(ctx, side, callId, run * 1000 + i, side === 'service' ? await ctx.tokenFor(`bench-live-${i}`) : null));
+  }
+  await Promise.all(all.map((c) => c.open()));
   const started = performance.now();
-  const total = Math.round((seconds * 1000) / 20);
+  const total = Math.round((seconds * 1000) / intervalMs);
   await new Promise((resolve) => {
     const tick = setInterval(() => {
       // Catch up on timer drift: each call has sent every chunk due by now.
-      const due = Math.min(total, Math.floor((performance.now() - started) / 20) + 1);
-      for (const call of all) while (call.chunks.length < due) call.send(OPUS_20MS);
+      const due = Math.min(total, Math.floor((performance.now() - started) / intervalMs) + 1);
+      for (const call of all) while (call.chunks.length < due) call.send(size);
       if (due >= total) {
         clearInterval(tick);
         resolve();
       }
-    }, 5);
+    }, Math.min(5, intervalMs));
   });
   const sendSeconds = (performance.now() - started) / 1000;
-  // Acks may trail the sending (a backlog on a busy machine): the rate counts until the last one.
   await Promise.all(all.map((c) => c.drain()));
+  // Acks may trail the sending: the rate counts until the last one.
   const elapsed = (performance.now() - started) / 1000;
-  await Promise.all(all.map((c) => c.finish()));
+  await Promise.all(all.map((c, i) => c.finish(i === 0)));
   const sorted = all.flatMap((c) => c.latencies).sort((a, b) => a - b);
   const acked = all.reduce((n, c) => n + c.acked, 0);
   const sent = all.reduce((n, c) => n + c.chunks.length, 0);
-  return {
-    scenario: `${calls} concurrent calls, a ${OPUS_20MS} B chunk every 20 ms each, ${seconds} s`,
-    offered: sent / sendSeconds,
-    chunks: acked,
-    chunksPerSecond: acked / elapsed,
-    megabytesPerSecond: all.reduce((n, c) => n + c.sentBytes, 0) / elapsed / 1e6,
-    ackP50: percentile(sorted, 50),
-    ackP99: percentile(sorted, 99),
-    lost: sent - acked,
-  };
+  return { offered: sent / sendSeconds, acked: acked / elapsed, p50: percentile(sorted, 50), p99: percentile(sorted, 99), lost: sent - acked };
 }
 
-export function table(rows) {
-  const lines = [
-    '| scenario | offered chunks/s | acked chunks/s | MB/s | ack p50 (ms) | ack p99 (ms) | lost |',
-    '|---|---:|---:|---:|---:|---:|---:|',
-  ];
-  for (const r of rows) {
-    const offered = r.offered === null ? 'as fast as acked' : r.offered.toFixed(0);
-    lines.push(`| ${r.scenario} | ${offered} | ${r.chunksPerSecond.toFixed(0)} | ${r.megabytesPerSecond.toFixed(2)} | ${r.ackP50.toFixed(1)} | ${r.ackP99.toFixed(1)} | ${r.lost} |`);
-  }
-  return lines.join('\n');
-}
+const SCENARIOS = [
+  { label: '50 calls, 120 B every 20 ms', calls: 50, size: 120, intervalMs: 20 },
+  { label: '200 calls, 120 B every 20 ms', calls: 200, size: 120, intervalMs: 20 },
+  { label: '10 calls, 16 KiB every 1 s', calls: 10, size: 16 * 1024, intervalMs: 1000, slow: true },
+];
 
-/**
- * Runs the three scenarios. `durationSeconds` is the concurrent run's length (the single-call runs
- * take min(duration, 10) s each); `url` points at a running service instead of starting one.
- */
-export async function run({ durationSeconds = 60, calls = 50, url, onRow = () => {} } = {}) {
+const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
+
+/** Runs every scenario on one storage; rows of the table. */
+async function storageRuns(storage, { runs, seconds, slowSeconds, onLine }) {
+  const persist = storage === 'tmpfs' ? mkdtempSync('/dev/shm/bench-live-') : mkdtempSync(path.join(tmpdir(), 'bench-live-'));
   const { default: WebSocket } = await import('ws');
-  const dev = await import('../test/live/wrangler-dev.ts');
-  const server = url ? null : await dev.startWranglerDev();
-  const ctx = { url: url ?? server.url, tokenFor: dev.tokenFor, WebSocket };
+  // Tokens signed with the test secret, which is what this wrangler dev runs with (bench only).
+  const { tokenFor } = await import('../test/live/wrangler-dev.ts');
+  const { TEST_SECRETS } = await import('../test/support/secrets.ts');
+  // FFMPEG_URL points at a closed port: finished recordings fail their processing at once instead of waiting for a container.
+  const vars = { ...TEST_SECRETS, ENVIRONMENT: 'test', LOG_LEVEL: 'error', FFMPEG_URL: 'http://127.0.0.1:9' };
+  const server = await startWrangler({ config: CONFIG, migrate: true, persist, vars });
+  const ctx = { url: server.url, WebSocket, tokenFor };
+  const rows = [];
   try {
-    const single = Math.min(durationSeconds, 10);
-    const rows = [];
-    const progress = (row) => (onRow(row), row);
-    rows.push(progress(await oneCall(ctx, `1 call, 20 ms chunks of ${OPUS_20MS} B (32 in flight)`, OPUS_20MS, 32, single)));
-    rows.push(progress(await oneCall(ctx, `1 call, ${CAP / 1024} KiB chunks, the cap (4 in flight)`, CAP, 4, single)));
-    rows.push(progress(await concurrentCalls(ctx, calls, durationSeconds)));
-    const markdown = table(rows);
-    return { rows, markdown };
+    // Warm both sides (first isolate, first objects) outside the measurement.
+    await concurrent(ctx, 'service', 5, 120, 20, 1);
+    await concurrent(ctx, 'bare', 5, 120, 20, 1);
+    for (const scenario of SCENARIOS) {
+      const results = { service: [], bare: [] };
+      for (let r = 0; r < runs; r++) {
+        for (const side of r % 2 === 0 ? ['service', 'bare'] : ['bare', 'service']) {
+          results[side].push(await concurrent(ctx, side, scenario.calls, scenario.size, scenario.intervalMs, scenario.slow ? slowSeconds : seconds));
+        }
+      }
+      const summary = (list) => ({
+        offered: median(list.map((x) => x.offered)),
+        acked: median(list.map((x) => x.acked)),
+        p50: median(list.map((x) => x.p50)),
+        p99: median(list.map((x) => x.p99)),
+        lost: list.reduce((n, x) => n + x.lost, 0),
+      });
+      const service = summary(results.service);
+      const bare = summary(results.bare);
+      const row = [
+        storage,
+        scenario.label,
+        `${fmt(service.offered)} / ${fmt(service.acked)}`,
+        `${fmt(bare.offered)} / ${fmt(bare.acked)}`,
+        `${fmt(service.p50, 1)} / ${fmt(service.p99, 1)}`,
+        `${fmt(bare.p50, 1)} / ${fmt(bare.p99, 1)}`,
+        `${service.lost} / ${bare.lost}`,
+        `${fmt(service.acked / bare.acked, 2)}×`,
+        `${fmt(service.p99 / bare.p99, 2)}×`,
+      ];
+      rows.push(row);
+      onLine(`| ${row.join(' | ')} |`);
+    }
   } finally {
-    await server?.stop();
+    await server.stop();
+    rmSync(persist, { recursive: true, force: true });
+  }
+  return rows;
+}
+
+export async function run({ runs = Number(process.env.BENCH_RUNS ?? 5), seconds = 4, slowSeconds = 6, storages = ['tmpfs', 'disk'], onLine = (line) => console.error(line) } = {}) {
+  writeConfig();
+  try {
+    const rows = [];
+    for (const storage of storages) rows.push(...(await storageRuns(storage, { runs, seconds, slowSeconds, onLine })));
+    const header = '| state on | scenario | service offered / acked chunks/s | bare offered / acked | service ack p50 / p99 (ms) | bare p50 / p99 | lost service / bare | acked ratio (goal ≥ 0.9; disk ≥ 2) | p99 ratio (goal ≤ 2) |';
+    return [
+      `### Live recording vs a bare durable-ack Durable Object, one wrangler dev, alternating, medians of ${runs} runs of ${seconds} s (1 s chunks: ${slowSeconds} s)`,
+      '',
+      header,
+      '|---|---|---|---|---|---|---|---|---|',
+      ...rows.map((row) => `| ${row.join(' | ')} |`),
+      '',
+      'lost = chunks sent and never acked, summed over the runs. Service: plain protocol with `?callId=`; every call stopped and its size checked, the first call of each run downloaded and compared byte for byte.',
+      '',
+    ].join('\n');
+  } finally {
+    rmSync(CONFIG, { force: true });
   }
 }
 
@@ -247,11 +274,12 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
     // wrangler and TypeScript imports need Node ≥ 22.18: run again with the project's own Node.
     process.exit(spawnSync(projectNode, process.argv.slice(1), { stdio: 'inherit' }).status ?? 1);
   }
-  const { markdown } = await run({
-    durationSeconds: Number(argument('duration', '60')),
-    calls: Number(argument('calls', '50')),
-    url: argument('url', undefined),
-    onRow: (row) => console.error(table([row]).split('\n').at(-1)),
-  });
-  console.log(markdown);
+  console.log(
+    await run({
+      runs: Number(argument('runs', '5')),
+      seconds: Number(argument('seconds', '4')),
+      slowSeconds: Number(argument('slow-seconds', '6')),
+      storages: argument('storage', 'tmpfs,disk').split(','),
+    }),
+  );
 }

@@ -14,4 +14,6 @@ export default {
 
 export { AuditSequencer } from '../durable-objects/audit-sequencer';
 export { LiveCall } from '../durable-objects/live-call';
+export { LiveConnection } from '../durable-objects/live-connection';
+export { LiveRegistry } from '../durable-objects/live-registry';
 export { FfmpegContainer } from './media/ffmpeg-container';

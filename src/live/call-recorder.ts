@@ -29,7 +29,7 @@ import { CallObjectWriter } from './call-object';
 import { CallStore, type CallState } from './call-store';
 import { objectLength } from './object-layout';
 import { LIVE_LIMITS, liveError, type CallEvent, type LiveCommand, type StartFields } from './protocol';
-import { connectionStub, registryStub } from './routing';
+import { registryStub } from './routing';
 
 /** A finished call's small state row is kept this long so that a repeated `stop` still gets `stopped`. */
 const KEEP_FINISHED_MS = 86_400_000;
@@ -59,10 +59,12 @@ export class CallRecorder {
   private queue: Promise<unknown> = Promise.resolve();
   private sizeReport: { lastMs: number; busy: boolean; pending?: { recordingId: string; size: number } } = { lastMs: 0, busy: false };
 
+  /** `deliver` tells the socket(s) of connection `connection` that an alarm ended the call. */
   constructor(
     private readonly env: Bindings,
     private readonly storage: DurableObjectStorage,
     private readonly log: Logger,
+    private readonly deliver: (connection: string, events: CallEvent[]) => Promise<void>,
   ) {
     this.store = new CallStore(storage);
     this.keys = new CallKeys(env);
@@ -99,9 +101,10 @@ export class CallRecorder {
   execute(owner: CallOwner, connection: string, commands: LiveCommand[]): Promise<CallEvent[][]> {
     return this.serial(async () => {
       const answers: CallEvent[][] = [];
-      for (const command of commands) {
+      const sealed = await this.sealChunks(commands);
+      for (const [index, command] of commands.entries()) {
         try {
-          answers.push(await this.apply(owner, connection, command));
+          answers.push(await this.apply(owner, connection, command, sealed.get(index)));
         } catch (error) {
           if (error instanceof KeyUnavailable) {
             answers.push(await this.endWithoutKey());
@@ -115,12 +118,37 @@ export class CallRecorder {
     });
   }
 
-  private apply(owner: CallOwner, connection: string, command: LiveCommand): Promise<CallEvent[]> | CallEvent[] {
+  /**
+   * Group commit: every chunk of a batch is sealed up front, so that applying the batch awaits
+   * nothing in the common case and its SQLite writes share one commit (the runtime commits once
+   * the batch's synchronous run ends, and holds the acks until that commit is durable). A batch
+   * is what arrived while the previous one was being applied.
+   */
+  private async sealChunks(commands: LiveCommand[]): Promise<Map<number, Uint8Array>> {
+    const sealed = new Map<number, Uint8Array>();
+    const state = this.store.state();
+    if (!state || state.phase !== 'recording' || !commands.some((command) => command.kind === 'chunk')) return sealed;
+    let frames;
+    try {
+      frames = (await this.keys.for(state)).frames;
+    } catch {
+      // Each chunk then finds out on its own (and a destroyed key ends the call there).
+      return sealed;
+    }
+    await Promise.all(
+      commands.map(async (command, index) => {
+        if (command.kind === 'chunk' && command.sequence >= state.nextSequence) sealed.set(index, await frames.seal(command.sequence, command.data));
+      }),
+    );
+    return sealed;
+  }
+
+  private apply(owner: CallOwner, connection: string, command: LiveCommand, sealed: Uint8Array | undefined): Promise<CallEvent[]> | CallEvent[] {
     switch (command.kind) {
       case 'start':
         return this.start({ owner, fields: command.fields, connection });
       case 'chunk':
-        return this.chunk(command.sequence, command.data);
+        return this.chunk(command.sequence, command.data, sealed);
       case 'pause':
         return this.pause();
       case 'resume':
@@ -211,7 +239,8 @@ export class CallRecorder {
     }
   }
 
-  private async chunk(sequence: number, data: Uint8Array): Promise<CallEvent[]> {
+  /** `presealed`: the frame already sealed for this sequence (see sealChunks). */
+  private async chunk(sequence: number, data: Uint8Array, presealed?: Uint8Array): Promise<CallEvent[]> {
     const state = this.store.state();
     if (!state) return [liveError('not_started', 'Send start before any chunk')];
     const { callId } = state;
@@ -233,7 +262,7 @@ export class CallRecorder {
     if (sequence > state.nextSequence && !paused && state.bufferedBytes + data.length > LIVE_LIMITS.maxBufferedBytes) {
       return [liveError('sequence_out_of_window', `too much audio is waiting for sequence ${state.nextSequence}; resend from there`, callId)];
     }
-    const sealed = paused ? null : await (await this.keys.for(state)).frames.seal(sequence, data);
+    const sealed = paused ? null : (presealed ?? (await (await this.keys.for(state)).frames.seal(sequence, data)));
     if (sequence > state.nextSequence) {
       this.store.buffer(sequence, sealed, now);
       return [ack];
@@ -369,7 +398,7 @@ export class CallRecorder {
       }
       try {
         const events = await this.finalize(reason);
-        if (state.connection) await connectionStub(this.env, state.connection).deliver(events).catch(() => undefined);
+        if (state.connection) await this.deliver(state.connection, events).catch(() => undefined);
       } catch (error) {
         if (error instanceof KeyUnavailable) {
           await this.endWithoutKey();

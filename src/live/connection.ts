@@ -72,7 +72,7 @@ const CONNECT_TIMEOUT_MS = 45_000;
 
 const randomId = () => bytesToBase64Url(crypto.getRandomValues(new Uint8Array(15)));
 
-export class LiveConnection {
+export class ConnectionSockets {
   private readonly attachments = new Map<WebSocket, Attachment>();
   private readonly decoders = new Map<WebSocket, SocketIoDecoder>();
   private readonly stubs = new Map<string, DurableObjectStub<LiveCall>>();

@@ -1,33 +1,42 @@
 /**
- * Which LiveCall object does what. The one Durable Object class plays three parts, each in its
- * own objects:
- *  - a connection object per WebSocket (a unique id): holds the socket through hibernation and
- *    speaks its protocol. Both protocols name the call only in a message (plain `start`,
- *    Socket.IO events), after the upgrade, so the socket cannot be routed to its call; and one
- *    Socket.IO connection may carry several calls;
- *  - a call object per (owner, callId): the recording's durable state, reached over RPC, so a
- *    reconnect from any socket finds the same call;
- *  - a registry object per owner: the cap on concurrent calls.
+ * Which Durable Object does what. Three classes, one role each (durable-objects/):
+ *  - `LiveCall`, one object per (owner, callId): the recording's durable state. A plain-protocol
+ *    client that names its call at the upgrade (`?callId=`) hands its socket straight to this
+ *    object: one hop per frame. Otherwise the call is reached over RPC from a connection object;
+ *  - `LiveConnection`, one object per WebSocket whose call is not known at the upgrade (plain
+ *    without `?callId=`, where `start` names it later; Socket.IO, where one socket may carry
+ *    several calls): holds the socket through hibernation and speaks its protocol;
+ *  - `LiveRegistry`, one object per owner: the cap on concurrent calls.
  */
 import type { LiveCall } from '../../durable-objects/live-call';
+import type { LiveConnection } from '../../durable-objects/live-connection';
+import type { LiveRegistry } from '../../durable-objects/live-registry';
 
-export type LiveNamespace = DurableObjectNamespace<LiveCall>;
-
-export const liveNamespace = (env: { LIVE_CALL: DurableObjectNamespace }) => env.LIVE_CALL as unknown as LiveNamespace;
+interface LiveBindings {
+  LIVE_CALL: DurableObjectNamespace;
+  LIVE_CONNECTION: DurableObjectNamespace;
+  LIVE_REGISTRY: DurableObjectNamespace;
+}
 
 /** JSON keeps the parts apart whatever characters an owner id or call id holds. */
 export const callObjectName = (owner: string, callId: string) => JSON.stringify(['call', owner, callId]);
 export const registryObjectName = (owner: string) => JSON.stringify(['registry', owner]);
 
-export function callStub(env: { LIVE_CALL: DurableObjectNamespace }, owner: string, callId: string): DurableObjectStub<LiveCall> {
-  return liveNamespace(env).getByName(callObjectName(owner, callId));
+export function callStub(env: Pick<LiveBindings, 'LIVE_CALL'>, owner: string, callId: string): DurableObjectStub<LiveCall> {
+  return (env.LIVE_CALL as unknown as DurableObjectNamespace<LiveCall>).getByName(callObjectName(owner, callId));
 }
 
-export function registryStub(env: { LIVE_CALL: DurableObjectNamespace }, owner: string): DurableObjectStub<LiveCall> {
-  return liveNamespace(env).getByName(registryObjectName(owner));
+export function registryStub(env: Pick<LiveBindings, 'LIVE_REGISTRY'>, owner: string): DurableObjectStub<LiveRegistry> {
+  return (env.LIVE_REGISTRY as unknown as DurableObjectNamespace<LiveRegistry>).getByName(registryObjectName(owner));
 }
 
-export function connectionStub(env: { LIVE_CALL: DurableObjectNamespace }, id: string): DurableObjectStub<LiveCall> {
-  const namespace = liveNamespace(env);
+export function connectionStub(env: Pick<LiveBindings, 'LIVE_CONNECTION'>, id: string): DurableObjectStub<LiveConnection> {
+  const namespace = env.LIVE_CONNECTION as unknown as DurableObjectNamespace<LiveConnection>;
   return namespace.get(namespace.idFromString(id));
+}
+
+/** A fresh connection object, for a socket whose call is named only later. */
+export function newConnectionStub(env: Pick<LiveBindings, 'LIVE_CONNECTION'>): DurableObjectStub<LiveConnection> {
+  const namespace = env.LIVE_CONNECTION as unknown as DurableObjectNamespace<LiveConnection>;
+  return namespace.get(namespace.newUniqueId());
 }

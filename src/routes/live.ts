@@ -1,8 +1,9 @@
 /**
- * Live recording: WebSocket upgrades handed to a connection object (src/live/routing.ts says
- * why sockets are not routed straight to their call). The plain protocol authenticates here, at
- * the upgrade; Socket.IO here when the upgrade carries a token, otherwise on the namespace
- * connect (`auth: { token }`), which is where the standard client sends it.
+ * Live recording: WebSocket upgrades. A plain-protocol client that names its call at the upgrade
+ * (`?callId=`) is handed straight to that call's object; otherwise the socket goes to a fresh
+ * connection object (src/live/routing.ts). The plain protocol authenticates here, at the
+ * upgrade; Socket.IO here when the upgrade carries a token, otherwise on the namespace connect
+ * (`auth: { token }`), which is where the standard client sends it.
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { authenticateRequest } from '../auth/middleware';
@@ -10,7 +11,10 @@ import type { AppContext } from '../context';
 import { credentialsExpireAt } from '../live/authenticate';
 import { CONNECTION_HEADER, QUEUE_LIMITS, type ConnectionRequest } from '../live/connection';
 import { LIVE_LIMITS } from '../live/protocol';
-import { liveNamespace } from '../live/routing';
+import { CALL_SOCKET_HEADER, type CallSocketRequest } from '../live/call-sockets';
+import { CallId, describeIssue } from '../live/protocol';
+import { callStub, newConnectionStub } from '../live/routing';
+import { AppError } from '../errors';
 import { rateLimit } from '../auth/rate-limit';
 import { createRouter } from './router';
 import { errorResponses } from './schemas';
@@ -39,12 +43,22 @@ const expiresAt = (c: AppContext) => credentialsExpireAt(upgradeToken(c), c.get(
 
 /** A fresh connection object takes the socket; the details travel in a header built here, never copied from the client. */
 async function openConnection(c: AppContext, request: ConnectionRequest): Promise<Response> {
-  const namespace = liveNamespace(c.env);
-  const stub = namespace.get(namespace.newUniqueId());
-  const response = await stub.fetch('https://live-connection.internal/', {
+  const response = await newConnectionStub(c.env).fetch('https://live-connection.internal/', {
     headers: { upgrade: 'websocket', [CONNECTION_HEADER]: JSON.stringify(request) },
   });
-  if (response.status !== 101 || !response.webSocket) throw new Error(`the connection object answered ${response.status}`);
+  return switched(response, 'connection');
+}
+
+/** The call's own object takes the socket: one hop per frame. */
+async function openCallSocket(c: AppContext, request: CallSocketRequest): Promise<Response> {
+  const response = await callStub(c.env, request.principal.id, request.callId).fetch('https://live-call.internal/', {
+    headers: { upgrade: 'websocket', [CALL_SOCKET_HEADER]: JSON.stringify(request) },
+  });
+  return switched(response, 'call');
+}
+
+function switched(response: Response, object: string): Response {
+  if (response.status !== 101 || !response.webSocket) throw new Error(`the ${object} object answered ${response.status}`);
   return new Response(null, { status: 101, webSocket: response.webSocket });
 }
 
@@ -64,13 +78,21 @@ liveRoutes.openapi(
     summary: 'Plain WebSocket live recording (token in Authorization or ?token=)',
     description: `Text frames are JSON: start {callId, format, callerPhone, receiverPhone} → started {recordingId, nextSequence}; pause → paused;
 resume → resumed; stop → stopped {recordingId, size, pauses, gaps}. A binary frame is a chunk: a 4-byte big-endian sequence number, then audio;
-it is answered by ack {sequence}. One call per connection at a time. ${frames}`,
-    request: { query: z.object({ token: z.string().optional() }) },
+it is answered by ack {sequence}. One call per connection at a time. Optional ?callId= names the call at the upgrade: the socket then goes
+straight to the call's Durable Object (one hop per frame instead of two: faster acks under load); start must still be sent, with that callId
+(another callId is refused with wrong_call), and the socket records only that call. ${frames}`,
+    request: { query: z.object({ token: z.string().optional(), callId: z.string().optional() }) },
     responses: { 101: { description: 'Switching protocols' }, ...errorResponses({ 401: 'No or bad token', 426: 'Not a WebSocket upgrade' }) },
   }),
   async (c) => {
     if (!isUpgrade(c)) return upgradeRequired() as never;
     const principal = await authenticateRequest(c, { allowQueryToken: true });
+    const callId = c.req.query('callId');
+    if (callId !== undefined) {
+      const parsed = CallId.safeParse(callId);
+      if (!parsed.success) throw new AppError('invalid_request', describeIssue(parsed.error, 'callId'));
+      return (await openCallSocket(c, { principal: { id: principal.id, role: principal.role }, expiresAtMs: expiresAt(c), callId: parsed.data })) as never;
+    }
     return (await openConnection(c, { protocol: 'plain', principal, expiresAtMs: expiresAt(c), requestId: c.get('requestId') })) as never;
   },
 );

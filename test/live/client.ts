@@ -103,8 +103,13 @@ export async function openPlain(user: string, role?: 'user' | 'admin' | 'auditor
   return openPlainWith(await as(user, role));
 }
 
-export async function openPlainWith(headers: Record<string, string>): Promise<PlainClient> {
-  const res = await upgrade('/api/v1/recordings/live', headers);
+/** A plain socket that names its call at the upgrade: held by the call's own object. */
+export async function openPlainCall(user: string, callId: string): Promise<PlainClient> {
+  return openPlainWith(await as(user), `?callId=${encodeURIComponent(callId)}`);
+}
+
+export async function openPlainWith(headers: Record<string, string>, query = ''): Promise<PlainClient> {
+  const res = await upgrade(`/api/v1/recordings/live${query}`, headers);
   if (res.status !== 101 || !res.webSocket) throw new Error(`upgrade answered ${res.status}: ${await res.text()}`);
   res.webSocket.accept();
   return new PlainClient(res.webSocket);

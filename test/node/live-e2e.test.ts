@@ -60,8 +60,10 @@ class PlainSocket {
     this.closed = new Promise((resolve) => ws.once('close', () => resolve()));
   }
 
-  static async open(user: string, role?: 'user' | 'admin' | 'auditor'): Promise<PlainSocket> {
-    const ws = new WebSocket(`${dev.url.replace('http', 'ws')}/api/v1/recordings/live`, { headers: { authorization: `Bearer ${await tokenFor(user, role)}` } });
+  /** `callId`: named at the upgrade (`?callId=`), so that the call's own object holds the socket. */
+  static async open(user: string, role?: 'user' | 'admin' | 'auditor', callId?: string): Promise<PlainSocket> {
+    const query = callId === undefined ? '' : `?callId=${encodeURIComponent(callId)}`;
+    const ws = new WebSocket(`${dev.url.replace('http', 'ws')}/api/v1/recordings/live${query}`, { headers: { authorization: `Bearer ${await tokenFor(user, role)}` } });
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('error', reject);
@@ -108,6 +110,27 @@ const once = <T>(socket: Socket, event: string, match: (body: T) => boolean = ()
   });
 
 describe('live recording against wrangler dev', () => {
+  it('plain protocol with ?callId= (the call object holds the socket): byte-exact round trip, wrong_call for another call', async () => {
+    const client = await PlainSocket.open('e2e-direct', undefined, 'e2e-direct-1');
+    client.send({ type: 'start', callId: 'e2e-direct-2', format: 'webm' });
+    expect(await client.next((f) => f.type === 'error')).toMatchObject({ code: 'wrong_call' });
+    client.send({ type: 'start', callId: 'e2e-direct-1', format: 'webm' });
+    const started = await client.next((f) => f.type === 'started');
+    const chunks = Array.from({ length: 60 }, (_, i) => audio(600 + i, 120 + i * 311));
+    chunks.forEach((chunk, i) => {
+      const frame = Buffer.alloc(4 + chunk.length);
+      frame.writeUInt32BE(i, 0);
+      chunk.copy(frame, 4);
+      client.ws.send(frame);
+    });
+    for (let i = 0; i < chunks.length; i++) await client.next((f) => f.type === 'ack' && f.sequence === i, 15_000, `ack ${i}`);
+    client.send({ type: 'stop' });
+    const stopped = await client.next((f) => f.type === 'stopped');
+    expect(stopped.size).toBe(Buffer.concat(chunks).length);
+    expect((await download('e2e-direct', String(started.recordingId))).equals(Buffer.concat(chunks))).toBe(true);
+    client.ws.close();
+  });
+
   it('plain protocol with ws: byte-exact round trip', async () => {
     const client = await PlainSocket.open('e2e-plain');
     client.send({ type: 'start', callId: 'e2e-plain-1', format: 'webm' });
@@ -213,6 +236,12 @@ describe('live recording against wrangler dev', () => {
     const plainStarted = await plain.next((f) => f.type === 'started');
     for (let i = 0; i < 6; i++) await plain.chunk(i, plainChunks[i]!);
 
+    const directChunks = Array.from({ length: 12 }, (_, i) => audio(400 + i, 120));
+    const direct = await PlainSocket.open('e2e-restart', undefined, 'restart-direct');
+    direct.send({ type: 'start', callId: 'restart-direct', format: 'webm' });
+    const directStarted = await direct.next((f) => f.type === 'started');
+    for (let i = 0; i < 6; i++) await direct.chunk(i, directChunks[i]!);
+
     const socket = connectSocketIo(await tokenFor('e2e-restart'));
     // The documented client's way: (re)start the call on every connect, then send from nextSequence.
     const starts: { recordingId: string; nextSequence: number }[] = [];
@@ -234,6 +263,16 @@ describe('live recording against wrangler dev', () => {
     const plainStopped = await again.next((f) => f.type === 'stopped', 15_000, 'stopped after restart');
     expect(plainStopped.size).toBe(12 * 20_000);
     expect((await download('e2e-restart', String(plainStarted.recordingId))).equals(Buffer.concat(plainChunks))).toBe(true);
+
+    await direct.closed;
+    const directAgain = await PlainSocket.open('e2e-restart', undefined, 'restart-direct');
+    directAgain.send({ type: 'start', callId: 'restart-direct', format: 'webm' });
+    expect(await directAgain.next((f) => f.type === 'started', 15_000, 'direct started after restart')).toMatchObject({ recordingId: directStarted.recordingId, nextSequence: 6 });
+    for (let i = 6; i < 12; i++) await directAgain.chunk(i, directChunks[i]!);
+    directAgain.send({ type: 'stop' });
+    expect(await directAgain.next((f) => f.type === 'stopped', 15_000, 'direct stopped')).toMatchObject({ size: 12 * 120 });
+    expect((await download('e2e-restart', String(directStarted.recordingId))).equals(Buffer.concat(directChunks))).toBe(true);
+    directAgain.ws.close();
 
     // socket.io-client reconnects by itself; its connect handler resumes the call.
     expect(await sioResumed).toMatchObject({ recordingId: starts[0]!.recordingId, nextSequence: 6 });
