@@ -8,7 +8,8 @@ import { DurableObject } from 'cloudflare:workers';
 import service from '../../src/index';
 import type { Bindings } from '../../src/context';
 
-export { LiveCall, LiveConnection, LiveRegistry, FfmpegContainer } from '../../src/index';
+// Every Durable Object class of the service, whatever wrangler.toml binds.
+export * from '../../src/index';
 
 export class BareAck extends DurableObject {
   private ready = false;
