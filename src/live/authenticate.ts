@@ -4,7 +4,7 @@
  * the very same `authenticateRequest` the HTTP routes use (same JWT rules, API keys, audited
  * denials), run on a request built from them.
  */
-import { Hono } from 'hono';
+import { Hono, type ExecutionContext } from 'hono';
 import { decodeJwt } from 'jose';
 import { authenticateRequest } from '../auth/middleware';
 import type { Principal } from '../auth/principal';
@@ -41,8 +41,16 @@ export function credentialsExpireAt(token: string | undefined, toleranceSeconds:
   return typeof exp === 'number' ? (exp + toleranceSeconds) * 1000 : null;
 }
 
-/** The principal the credentials name and when they expire, or null when they are missing or invalid (the denial is audited). */
-export async function authenticateCredentials(env: Bindings, auth: unknown, requestId: string): Promise<{ principal: Principal; expiresAtMs: number | null } | null> {
+/**
+ * The principal the credentials name and when they expire, or null when they are missing or
+ * invalid (the denial is audited, after the answer: `waitUntil` is the calling object's).
+ */
+export async function authenticateCredentials(
+  env: Bindings,
+  auth: unknown,
+  requestId: string,
+  waitUntil: (work: Promise<unknown>) => void,
+): Promise<{ principal: Principal; expiresAtMs: number | null } | null> {
   const fields = typeof auth === 'object' && auth !== null ? (auth as Record<string, unknown>) : {};
   const headers = new Headers({ 'x-request-id': requestId });
   let token: string | undefined;
@@ -51,7 +59,8 @@ export async function authenticateCredentials(env: Bindings, auth: unknown, requ
     token = fields.token.replace(/^Bearer\s+/i, '');
     headers.set('authorization', `Bearer ${token}`);
   }
-  const response = await app.request('/socket.io/', { headers }, env);
+  const executionContext: ExecutionContext = { waitUntil, passThroughOnException: () => undefined, props: {} };
+  const response = await app.request('/socket.io/', { headers }, env, executionContext);
   if (response.status === 401) return null;
   if (!response.ok) throw new Error(`authentication answered ${response.status}`);
   const principal = (await response.json()) as Principal;

@@ -368,7 +368,7 @@ export class ConnectionSockets {
     let expiresAtMs = attachment.expiresAtMs;
     if (!principal) {
       try {
-        const authenticated = await authenticateCredentials(this.env, auth, attachment.requestId);
+        const authenticated = await authenticateCredentials(this.env, auth, attachment.requestId, (work) => this.ctx.waitUntil(work));
         principal = authenticated ? { id: authenticated.principal.id, role: authenticated.principal.role } : null;
         expiresAtMs = authenticated?.expiresAtMs ?? null;
       } catch (error) {
