@@ -13,7 +13,7 @@ const MAX_WORD_LENGTH = 64;
 /** Distinct words indexed per transcript: bounds a row's index whatever a service PUTs. */
 export const MAX_INDEXED_WORDS = 20_000;
 /** Words in one query (each is a bound parameter of the search). */
-export const MAX_QUERY_WORDS = 10;
+const MAX_QUERY_WORDS = 10;
 
 /**
  * Lower-case words of letters and digits (any script, NFKC-normalized, apostrophes inside a word
