@@ -79,8 +79,8 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
   const { port } = receiver.address() as { port: number };
-  service = await startService({ vars: { WEBHOOK_URL: `http://127.0.0.1:${port}/hooks` } });
-}, 240_000);
+  service = await startService({ verbose: process.env.TRANSCRIPTION_E2E_VERBOSE === '1', vars: { WEBHOOK_URL: `http://127.0.0.1:${port}/hooks` } });
+}, 600_000);
 
 afterAll(async () => {
   await service?.stop();
@@ -106,7 +106,7 @@ describe('automatic transcription through wrangler dev', () => {
     }
     const said = words(SENTENCE);
     expect([...words(transcript.text)].filter((w) => said.has(w)).length).toBeGreaterThanOrEqual(2);
-  });
+  }, 240_000);
 
   it('announces it with a recording.transcribed webhook', async () => {
     expect(state.recordingId).not.toBe('');
@@ -143,5 +143,5 @@ describe('automatic transcription through wrangler dev', () => {
     const audit = (await (await api(`/audit?recordingId=${id}`)).json()) as { items: { action: string }[] };
     expect(audit.items.map((e) => e.action)).not.toContain('transcript.automatic');
     expect(webhooks.some((w) => w.event === 'recording.transcribed' && w.data.recordingId === id)).toBe(false);
-  });
+  }, 240_000);
 });

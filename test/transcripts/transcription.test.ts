@@ -87,7 +87,7 @@ describe('the transcribe job', () => {
     await consent('tx-refusing', false);
     const no = await processed('tx-refusing');
     expect(no.sent.some((m) => (m as { type?: string }).type === 'transcribe')).toBe(false);
-  });
+  }, 180_000);
 
   it('stores a sealed automatic transcript through the FFmpeg worker, audits it, and does nothing when run again', async () => {
     const { id } = await processed('tx-auto');
