@@ -218,6 +218,8 @@ export async function rewrapRecordings(db: Database, masterKey: string, limit: n
         isNull(userKeys.destroyedAt),
         lt(userKeys.retiredAt, new Date(Date.now() - RETIRED_SECRET_GRACE_MS).toISOString()),
         sql`not exists (select 1 from recordings r where r.user_id = ${userKeys.userId} and r.key_version = ${userKeys.version} and r.wrapped_data_key is not null)`,
+        // Nor the key of an unredacted original a legal hold keeps (media/redact.ts).
+        sql`not exists (select 1 from redaction_originals o join recordings r on r.id = o.recording_id where r.user_id = ${userKeys.userId} and o.key_version = ${userKeys.version} and o.wrapped_data_key is not null)`,
       ),
     )
     .returning({ userId: userKeys.userId });
@@ -225,12 +227,17 @@ export async function rewrapRecordings(db: Database, masterKey: string, limit: n
   return { rewrapped, remaining: stale.length > limit };
 }
 
-/** Crypto-shredding: destroys every key version of the user, so none of their recordings can be decrypted again. */
+/**
+ * Crypto-shredding: destroys every key version of the user, so none of their recordings can be
+ * decrypted again; unless a live recording of theirs is on legal hold at that instant (one
+ * statement: a hold placed a moment earlier wins, and nothing is destroyed).
+ */
 export async function destroyUserKeys(db: Database, userId: string): Promise<{ versions: number }> {
+  const held = sql`exists (select 1 from recordings r where r.user_id = ${userId} and r.deleted_at is null and r.legal_hold = 1)`;
   const destroyed = await db
     .update(userKeys)
     .set({ wrappedSecret: null, destroyedAt: new Date().toISOString() })
-    .where(and(eq(userKeys.userId, userId), isNull(userKeys.destroyedAt)))
+    .where(and(eq(userKeys.userId, userId), isNull(userKeys.destroyedAt), sql`not ${held}`))
     .returning({ version: userKeys.version });
   forgetUserKeys(userId);
   return { versions: destroyed.length };

@@ -108,10 +108,20 @@ export async function listRecordings(db: Database, f: ListFilters): Promise<{ ro
   return { rows: page, nextCursor: rows.length > f.limit ? encodeCursor(page[page.length - 1]!) : null };
 }
 
-/** Hide the recording at once (every route answers 404 from here on), before its bytes are removed. */
-export async function tombstoneRecording(db: Database, id: string): Promise<void> {
+/**
+ * Hide the recording at once (every route answers 404 from here on), before its bytes are removed:
+ * one statement that applies only if it is not on legal hold at that instant, so a hold placed a
+ * moment earlier wins (and a hold needs a live row, so one placed later fails). A tombstone keeps
+ * its first `deletedAt` when a resumed deletion repeats this. False when nothing was changed.
+ */
+export async function tombstoneUnheldRecording(db: Database, id: string): Promise<boolean> {
   const now = new Date().toISOString();
-  await db.update(recordings).set({ deletedAt: now, updatedAt: now }).where(eq(recordings.id, id));
+  const changed = await db
+    .update(recordings)
+    .set({ deletedAt: sql`coalesce(${recordings.deletedAt}, ${now})`, updatedAt: now })
+    .where(and(eq(recordings.id, id), eq(recordings.legalHold, false)))
+    .returning({ id: recordings.id });
+  return changed.length > 0;
 }
 
 /** Remove every row that belongs to the recording (after its objects are gone). */

@@ -237,14 +237,15 @@ export const tierRestores = sqliteTable('tier_restores', {
 });
 
 /**
- * Unredacted originals still in storage. A redaction stores the redacted audio under a new key and,
- * in the same transaction that points the recording at it, records the superseded object here. The
- * object is then destroyed and its row removed at once, unless the recording is on legal hold: then
- * both stay, so that what was redacted can still be produced. A row therefore always names an
- * object holding audio someone redacted (sealed like the original: the recording's data key,
- * context = the recording id), and deletion, retention and erasure must destroy it with the
- * recording. No foreign key: the row must outlive a purge of the recording's row, or the object
- * would be lost track of.
+ * Unredacted originals still in storage. A redaction seals the redacted audio under a NEW data key
+ * and object key and, in the same transaction that points the recording at both, records the
+ * superseded object here. Its data key is kept here (`wrappedDataKey`, wrapped as the recording's
+ * was, context = the recording id) only when the recording is on legal hold at that instant, so
+ * that what was redacted can still be produced; otherwise it is NULL from that transaction on, and
+ * no copy of the unredacted object (a provider's version, a soft-deleted blob) can be opened again.
+ * Destroying an original forgets its row first (in one statement that a concurrent hold wins), then
+ * deletes the object. No foreign key: the row must outlive a purge of the recording's row, or the
+ * object would be lost track of.
  */
 export const redactionOriginals = sqliteTable(
   'redaction_originals',
@@ -257,6 +258,9 @@ export const redactionOriginals = sqliteTable(
     contentType: text('content_type').notNull(),
     /** The redaction that superseded it: its 1-based position in `recordings.redactions`. */
     redaction: integer('redaction').notNull(),
+    /** The object's data key, wrapped by the owner's key of `keyVersion`: kept only under a legal hold, else NULL. */
+    wrappedDataKey: blob('wrapped_data_key', { mode: 'buffer' }),
+    keyVersion: integer('key_version'),
     createdAt: text('created_at').notNull(),
   },
   (t) => [index('redaction_originals_recording_idx').on(t.recordingId, t.createdAt)],

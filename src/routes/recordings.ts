@@ -161,11 +161,12 @@ recordingRoutes.openapi(
   async (c) => {
     const { id } = c.req.valid('param');
     const row = await loadRecordingFor(c, id, 'change', 'recording.delete');
-    if (row.legalHold) {
-      await audit(c, { action: 'recording.delete', recordingId: id, outcome: 'denied', details: { reason: 'legal hold' } });
-      throw new AppError('legal_hold', 'The recording is on legal hold and cannot be deleted');
-    }
-    const report = await deleteRecording({ db: c.get('db'), store: createBlobStore(c.env, c.get('config')) }, row);
+    // The hold is decided by deleteRecording's conditional tombstone, not by the row read above: a
+    // hold placed in between wins, and is audited as the reason of the denial.
+    const report = await deleteRecording({ db: c.get('db'), store: createBlobStore(c.env, c.get('config')) }, row).catch(async (error: unknown) => {
+      if (error instanceof AppError && error.code === 'legal_hold') await audit(c, { action: 'recording.delete', recordingId: id, outcome: 'denied', details: { reason: 'legal hold' } });
+      throw error;
+    });
     await audit(c, { action: 'recording.delete', recordingId: id, subjectUserId: row.userId, outcome: 'success', details: { objects: report.objects.length } });
     await emitEvent({ queue: c.env.MEDIA_QUEUE, config: c.get('config') }, 'recording.deleted', { recordingId: id, userId: row.userId });
     return c.body(null, 204);

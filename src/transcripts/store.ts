@@ -84,13 +84,15 @@ export function withoutSpan(content: TranscriptContent, startMs: number, endMs: 
 }
 
 /**
- * After a redaction of [startMs, endMs): the stored transcript loses that span's words at once. Its
- * origin is kept, so an automatic transcript still names the unredacted original and the next
- * transcription job makes it again from the redacted audio.
+ * After a redaction of [startMs, endMs): the stored transcript loses that span's words at once. It
+ * is opened with the data key of `before` (the recording as it was) and sealed again under the new
+ * data key the redaction gave `after` (media/redact.ts re-keys). Its origin is kept, so an automatic
+ * transcript still names the unredacted original and the next transcription job makes it again
+ * from the redacted audio.
  */
-export async function redactTranscript(deps: TranscriptDeps, row: RecordingRow, startMs: number, endMs: number): Promise<boolean> {
-  const current = await readTranscript(deps, row);
+export async function redactTranscript(deps: TranscriptDeps, before: RecordingRow, after: RecordingRow, startMs: number, endMs: number): Promise<boolean> {
+  const current = await readTranscript(deps, before);
   if (!current) return false;
   const { source, engine, audioObjectKey } = current;
-  return write(deps, row, withoutSpan(current, startMs, endMs), { source, engine, audioObjectKey } as TranscriptOrigin);
+  return write(deps, after, withoutSpan(current, startMs, endMs), { source, engine, audioObjectKey } as TranscriptOrigin);
 }

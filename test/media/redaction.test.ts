@@ -13,7 +13,7 @@ import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { getConfig } from '../../src/config';
 import { createDb } from '../../src/context';
 import { findRecording, listRenditions, type RecordingRow } from '../../src/db/recordings';
-import { auditEvents, redactionOriginals } from '../../src/db/schema';
+import { auditEvents, recordings, redactionOriginals } from '../../src/db/schema';
 import { dataKeyFor, openRange } from '../../src/recordings/read';
 import { objectKeyFor, uploadRaw as storeUpload } from '../../src/recordings/upload';
 import { createBlobStore } from '../../src/storage/select';
@@ -143,11 +143,16 @@ describe(`a redacted recording (${inject('ffmpegEngine')} engine)`, () => {
   let before: RecordingRow;
   const renditionsBefore = new Map<string, Uint8Array>();
   let answer: Response;
+  /** What a provider's versioning or soft delete would retain of the unredacted original, and the key it was sealed under. */
+  let retainedCopy: ArrayBuffer;
+  let unredactedDataKey: Uint8Array;
 
   beforeAll(async () => {
     id = await uploadAsAdmin(original);
     before = await waitForStatus(id, 'ready');
     for (const quality of QUALITIES) renditionsBefore.set(quality, await renditionBytes(id, quality));
+    retainedCopy = await (await env.RECORDINGS.get(before.objectKey!))!.arrayBuffer();
+    unredactedDataKey = await dataKeyFor({ db, config }, before);
     answer = await redact(id, { startMs: 1000, endMs: 2000, reason: 'card number read out' }, await as(admin, 'admin'));
   });
 
@@ -190,6 +195,36 @@ describe(`a redacted recording (${inject('ffmpegEngine')} engine)`, () => {
     expect(await env.RECORDINGS.head(before.objectKey!)).toBeNull();
     expect((await env.RECORDINGS.head(row.objectKey!))?.size).toBe(row.ciphertextSize);
     expect(await db.select().from(redactionOriginals).where(eq(redactionOriginals.recordingId, id)).all()).toEqual([]);
+  });
+
+  it('seals the redacted audio under a new data key: a retained copy of the unredacted object opens with no key the service still holds', async () => {
+    const deps = { db, store, config };
+    const copyKey = `retained-versions/${id}.enc`;
+    await env.RECORDINGS.put(copyKey, retainedCopy);
+    const openCopy = async (dataKey: Uint8Array) => bytesOf(new Response(await openRange(deps, dataKey, { objectKey: copyKey, size: before.size, context: id }, 0, before.size - 1)));
+    // The copy is whole: the key it was sealed under still opens it (the service no longer has that key).
+    expect(equalBytes(await openCopy(unredactedDataKey), original)).toBe(true);
+
+    const row = await recording(id);
+    expect(Buffer.from(row.wrappedDataKey!).equals(Buffer.from(before.wrappedDataKey!))).toBe(false);
+    // Every data key the service holds for the owner: each recording's, and each kept original's.
+    const held: Uint8Array[] = [];
+    for (const r of await db.select().from(recordings).where(eq(recordings.userId, owner)).all()) {
+      if (r.wrappedDataKey) held.push(await dataKeyFor(deps, r));
+      for (const kept of await db.select().from(redactionOriginals).where(eq(redactionOriginals.recordingId, r.id)).all()) {
+        if (kept.wrappedDataKey) held.push(await dataKeyFor(deps, { ...r, wrappedDataKey: kept.wrappedDataKey, keyVersion: kept.keyVersion }));
+      }
+    }
+    expect(held.length).toBeGreaterThan(0);
+    for (const key of held) {
+      expect(equalBytes(key, unredactedDataKey)).toBe(false);
+      await expect(openCopy(key)).rejects.toThrow();
+    }
+    // Nor is the old wrapped key stored anywhere any more.
+    const wrappedOld = Buffer.from(before.wrappedDataKey!).toString('hex');
+    expect(await env.DB.prepare('select count(*) n from recordings where hex(wrapped_data_key) = upper(?)').bind(wrappedOld).first('n')).toBe(0);
+    expect(await env.DB.prepare('select count(*) n from redaction_originals where hex(wrapped_data_key) = upper(?)').bind(wrappedOld).first('n')).toBe(0);
+    await env.RECORDINGS.delete(copyKey);
   });
 
   it('is audited as recording.redact by the admin', async () => {
@@ -245,23 +280,44 @@ describe('a redacted recording on legal hold', () => {
     answer = await redact(id, { startMs: 500, endMs: 1500, reason: 'name of a minor' }, await as(admin, 'admin'));
   });
 
-  it('keeps the unredacted original, recorded in redaction_originals, readable with the recording key', async () => {
+  it('keeps the unredacted original, recorded in redaction_originals with its own data key, readable with that key only', async () => {
     expect(answer.status, await answer.clone().text()).toBe(202);
     expect(await answer.json()).toMatchObject({ legalHold: true, redactions: [expect.objectContaining({ startMs: 500, endMs: 1500 })] });
     expect((await env.RECORDINGS.head(before.objectKey!))?.size).toBe(before.ciphertextSize);
     const kept = await db.select().from(redactionOriginals).where(eq(redactionOriginals.recordingId, id)).all();
     expect(kept).toEqual([
-      { objectKey: before.objectKey, recordingId: id, size: before.size, ciphertextSize: before.ciphertextSize, contentType: 'audio/wav', redaction: 1, createdAt: expect.any(String) },
+      {
+        objectKey: before.objectKey,
+        recordingId: id,
+        size: before.size,
+        ciphertextSize: before.ciphertextSize,
+        contentType: 'audio/wav',
+        redaction: 1,
+        createdAt: expect.any(String),
+        wrappedDataKey: before.wrappedDataKey,
+        keyVersion: before.keyVersion,
+      },
     ]);
     const deps = { db, store, config };
-    const body = await openRange(deps, await dataKeyFor(deps, await recording(id)), { objectKey: kept[0]!.objectKey, size: kept[0]!.size, context: id }, 0, kept[0]!.size - 1);
+    const now = await recording(id);
+    const range = { objectKey: kept[0]!.objectKey, size: kept[0]!.size, context: id };
+    const body = await openRange(deps, await dataKeyFor(deps, { ...now, wrappedDataKey: kept[0]!.wrappedDataKey, keyVersion: kept[0]!.keyVersion }), range, 0, kept[0]!.size - 1);
     expect(equalBytes(await bytesOf(new Response(body)), original)).toBe(true);
+    // The redacted audio has a key of its own, which does not open the unredacted original.
+    await expect(openRange(deps, await dataKeyFor(deps, now), range, 0, kept[0]!.size - 1).then((b) => bytesOf(new Response(b)))).rejects.toThrow();
     expect((await auditOf(id, 'recording.redact'))[0]?.details).toMatchObject({ originalKept: true });
   });
 
   it('serves only the redacted audio', async () => {
     expect(spanSilenced(pcmOf(original), pcmOf(await download(id)), sampleAt(500), sampleAt(1500))).toBeNull();
     await waitForStatus(id, 'ready');
+  });
+
+  it('destroys the kept original, and the only key that opens it, when the hold is released', async () => {
+    const res = await call(`/api/v1/lifecycle/${id}/legal-hold`, { method: 'DELETE', headers: await as(admin, 'admin') });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(await db.select().from(redactionOriginals).where(eq(redactionOriginals.recordingId, id)).all()).toEqual([]);
+    expect(await env.RECORDINGS.head(before.objectKey!)).toBeNull();
   });
 });
 
