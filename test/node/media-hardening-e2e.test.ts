@@ -5,7 +5,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -106,5 +106,68 @@ describe('crafted uploads that name other files or URLs', () => {
     expect(stream.headers.get('x-rendition')).toBe('original');
     expect(Buffer.from(await stream.arrayBuffer()).equals(body)).toBe(true);
     expect(trapRequests).toEqual([]);
+  });
+});
+
+describe('DELETE raced against a legal hold over HTTP', () => {
+  const RACES = 20;
+
+  it(`never lets both succeed in ${RACES} races, and a held recording downloads intact`, async () => {
+    const audio = Buffer.alloc(4000);
+    audio.write('RIFF', 0);
+    audio.write('WAVE', 8);
+    for (let i = 12; i < audio.length; i++) audio[i] = (i * 31 + 7) & 0xff;
+    const outcomes = { deleted: 0, held: 0 };
+    for (let race = 0; race < RACES; race++) {
+      const created = await upload(OWNER, audio, 'audio/wav');
+      expect(created.status).toBe(201);
+      const { id } = (await created.json()) as { id: string };
+      const remove = () => api(OWNER, `/recordings/${id}`, { method: 'DELETE' });
+      const hold = () => api('race-admin', `/lifecycle/${id}/legal-hold`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ reason: `race ${race}` }) }, 'admin');
+      const [deleted, held] = race % 2 === 0 ? await Promise.all([remove(), hold()]) : (await Promise.all([hold(), remove()])).reverse();
+      const statuses = `race ${race}: DELETE ${deleted!.status}, hold ${held!.status}`;
+      expect(deleted!.status === 204 && held!.status === 200, statuses).toBe(false);
+      if (deleted!.status === 204) {
+        expect(held!.status, statuses).toBe(404);
+        expect((await api(OWNER, `/recordings/${id}`)).status).toBe(404);
+        outcomes.deleted++;
+      } else {
+        expect([deleted!.status, held!.status], statuses).toEqual([409, 200]);
+        const download = await api(OWNER, `/recordings/${id}/download`);
+        expect(download.status).toBe(200);
+        expect(Buffer.from(await download.arrayBuffer()).equals(audio)).toBe(true);
+        outcomes.held++;
+      }
+    }
+    expect(outcomes.deleted + outcomes.held).toBe(RACES);
+  }, 300_000);
+});
+
+describe('redaction over HTTP', () => {
+  it('serves redacted audio that plays, with the span silent, once the renditions are rebuilt under the new key', async () => {
+    const source = path.join(dir, 'speech.wav');
+    await exec('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=3:sample_rate=16000', '-c:a', 'pcm_s16le', source]);
+    const created = await upload(OWNER, await readFile(source), 'audio/wav');
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    expect((await settled(OWNER, id)).status).toBe('ready');
+    const redacted = await api('redact-admin', `/recordings/${id}/redactions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ startMs: 1000, endMs: 2000, reason: 'card number' }) }, 'admin');
+    expect(redacted.status, await redacted.clone().text()).toBe(202);
+    expect((await settled(OWNER, id)).status).toBe('ready');
+    for (const route of [`/recordings/${id}/download`, `/recordings/${id}/stream?quality=high`]) {
+      const response = await api(OWNER, route);
+      expect(response.status, route).toBe(200);
+      const file = path.join(dir, `played-${id}-${route.includes('stream') ? 'high' : 'original'}`);
+      await writeFile(file, Buffer.from(await response.arrayBuffer()));
+      // Decodes whole, and the redacted second is digital silence while the rest is the tone.
+      const level = async (start: number, end: number) => {
+        const { stderr } = await exec('ffmpeg', ['-v', 'info', '-nostats', '-i', file, '-af', `atrim=start=${start}:end=${end},astats=measure_perchannel=none`, '-f', 'null', '-']);
+        const value = /RMS level dB: (-?inf|-?[\d.]+)/.exec(stderr)?.[1] ?? 'missing';
+        return value.endsWith('inf') ? -Infinity : Number(value);
+      };
+      expect(await level(1.1, 1.9), route).toBeLessThan(-60);
+      expect(await level(0.1, 0.9), route).toBeGreaterThan(-30);
+      expect(await level(2.1, 2.9), route).toBeGreaterThan(-30);
+    }
   });
 });
