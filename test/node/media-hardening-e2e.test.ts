@@ -40,7 +40,7 @@ beforeAll(async () => {
   trapUrl = `http://127.0.0.1:${(trap.address() as { port: number }).port}`;
   ffmpeg = await startFfmpegServer({ engine: 'native' });
   dev = await startWranglerDev({ vars: { FFMPEG_URL: ffmpeg.url } });
-}, 180_000);
+}, 420_000);
 
 afterAll(async () => {
   await dev?.stop();
