@@ -169,5 +169,5 @@ describe('redaction over HTTP', () => {
       expect(await level(0.1, 0.9), route).toBeGreaterThan(-30);
       expect(await level(2.1, 2.9), route).toBeGreaterThan(-30);
     }
-  });
+  }, 300_000);
 });
