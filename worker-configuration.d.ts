@@ -6,6 +6,7 @@ interface __BaseEnv_Env {
 	DB: D1Database;
 	MEDIA_QUEUE: Queue;
 	MEDIA_DLQ: Queue;
+	WEBHOOK_QUEUE: Queue;
 	RATE_LIMITER: RateLimit;
 	AI: Ai;
 	ENVIRONMENT: string;

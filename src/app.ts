@@ -22,6 +22,7 @@ import { permissionRoutes } from './routes/permissions';
 import { playbackRoutes, recordingRoutes } from './routes/recordings';
 import { redactionRoutes } from './routes/redactions';
 import { transcriptRoutes } from './routes/transcripts';
+import { webhookRoutes } from './routes/webhooks';
 import { createRouter } from './routes/router';
 import { StorageUnavailable } from './storage/blob-store';
 
@@ -89,6 +90,7 @@ export function createApp() {
   api.route('/', lifecycleRoutes);
   api.route('/', gdprRoutes);
   api.route('/', auditRoutes);
+  api.route('/', webhookRoutes);
   app.route('/api/v1', api);
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });

@@ -18,6 +18,9 @@ export interface Secrets {
   API_KEYS?: string;
   WEBHOOK_URL?: string;
   WEBHOOK_SECRET?: string;
+  WEBHOOK_RETRY_HOURS?: string;
+  WEBHOOK_RETRY_BASE_SECONDS?: string;
+  WEBHOOK_RETRY_MAX_DELAY_SECONDS?: string;
   FFMPEG_URL?: string;
   FFMPEG_SHARED_SECRET?: string;
   PUBLIC_BASE_URL?: string;
@@ -99,6 +102,9 @@ const schema = z.object({
     .optional(),
   WEBHOOK_URL: optionalUrl,
   WEBHOOK_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
+  WEBHOOK_RETRY_HOURS: z.coerce.number({ message: 'must be a number' }).min(0, 'must be 0 or more').max(336, 'must be at most 336 (the queue keeps a message 14 days at most)').default(24),
+  WEBHOOK_RETRY_BASE_SECONDS: positiveInt.max(43_200, 'must be at most 43200 (the Queue delays a message 12 hours at most)').default(30),
+  WEBHOOK_RETRY_MAX_DELAY_SECONDS: positiveInt.max(43_200, 'must be at most 43200 (the Queue delays a message 12 hours at most)').default(3600),
   FFMPEG_URL: optionalUrl,
   FFMPEG_SHARED_SECRET: z.string().min(16, 'must be at least 16 characters').optional(),
   PUBLIC_BASE_URL: optionalUrl,

@@ -2,13 +2,14 @@
 import { createApp } from './app';
 import type { Bindings } from './context';
 import { runScheduled } from './compliance/scheduled';
+import { handleWebhookBatch, isWebhookQueue } from './compliance/webhook-queue';
 import { handleMediaBatch } from './media/consumer';
 
 const app = createApp();
 
 export default {
   fetch: app.fetch,
-  queue: handleMediaBatch,
+  queue: (batch, env) => (isWebhookQueue(batch.queue) ? handleWebhookBatch(batch, env) : handleMediaBatch(batch, env)),
   scheduled: (controller, env, ctx) => runScheduled(controller, env, ctx),
 } satisfies ExportedHandler<Bindings>;
 

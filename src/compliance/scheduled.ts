@@ -44,7 +44,7 @@ export interface RunOptions {
   /** Wall-clock budget of the whole run; a cron invocation may run 15 minutes. Default 10 minutes. */
   budgetMs?: number;
   log?: Logger;
-  /** Where webhook events go (the media queue); without it none are sent. */
+  /** Where webhook events go (the webhook queue); without it none are sent. */
   queue?: Queue;
   /** Where a completed restore queues the processing it deferred; without it none is queued. */
   mediaQueue?: Queue;
@@ -161,7 +161,7 @@ export async function runScheduled(controller: ScheduledController, env: Binding
   const store = createBlobStore(env, config);
   const now = new Date(controller.scheduledTime);
   const log = createLogger({ cron: controller.cron }, config.LOG_LEVEL);
-  const options = { log, queue: env.MEDIA_QUEUE, mediaQueue: env.MEDIA_QUEUE, ledger: auditLedger(env, config) };
+  const options = { log, queue: env.WEBHOOK_QUEUE, mediaQueue: env.MEDIA_QUEUE, ledger: auditLedger(env, config) };
   if (controller.cron === DAILY_CRON) await runDaily(db, store, config, now, options);
   else if (controller.cron === HOURLY_CRON) await runHourly(db, store, config, now, options);
   else throw new Error(`No scheduled run for cron "${controller.cron}": wrangler.toml and src/compliance/scheduled.ts disagree`);

@@ -1,15 +1,15 @@
 /**
- * Signed webhooks. A state change calls `emitEvent`, which (when WEBHOOK_URL is set) puts a
- * `webhook` message on the media queue; the queue consumer hands it to `handleWebhookMessage`, which
- * POSTs it and acks, or asks the Queue to retry with backoff. Delivery is at least once: the event's
- * `id` is fixed when it is emitted and is the same on every attempt, so receivers deduplicate by it.
+ * Signed webhooks. A state change calls `emitEvent`, which (when WEBHOOK_URL is set) puts the event
+ * on the webhook queue, a queue of its own so that deliveries never wait behind media jobs; its
+ * consumer (webhook-queue.ts) POSTs it with `deliverWebhook` and retries with capped exponential
+ * backoff. Delivery is at least once: the event's `id` is fixed when it is emitted and is the same on
+ * every attempt and on a replay, so receivers deduplicate by it.
  *
  * Every request carries `X-Signature: t=<unix seconds>,v1=<hex HMAC-SHA-256(WEBHOOK_SECRET, "<t>.<body>")>`
  * (Stripe's scheme): `t` is the time of that attempt, so a receiver can refuse old replays, and the
  * body is signed byte for byte as sent.
  */
 import type { Config } from '../config';
-import type { Logger } from '../observability/logger';
 import { bytesToHex } from '../encoding';
 
 export const WEBHOOK_EVENTS = [
@@ -25,7 +25,7 @@ export const WEBHOOK_EVENTS = [
 
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 
-/** A delivery job on the media queue. */
+/** A delivery job on the webhook queue. */
 export interface WebhookMessage {
   type: 'webhook';
   /** `evt_` + UUID: the receiver's deduplication key. */
@@ -36,13 +36,12 @@ export interface WebhookMessage {
 }
 
 const DELIVERY_TIMEOUT_MS = 10_000;
-const BASE_DELAY_SECONDS = 10;
-const MAX_DELAY_SECONDS = 3600;
 const encoder = new TextEncoder();
 
 /**
- * Queue `event` for delivery. Does nothing (and returns null) when WEBHOOK_URL is not set, so
- * callers emit unconditionally. Resolves once the Queue holds the message.
+ * Queue `event` for delivery on `deps.queue` (the WEBHOOK_QUEUE binding). Does nothing (and returns
+ * null) when WEBHOOK_URL is not set, so callers emit unconditionally. Resolves once the Queue holds
+ * the message.
  */
 export async function emitEvent(
   deps: { queue: Queue; config: Pick<Config, 'WEBHOOK_URL'> },
@@ -56,7 +55,7 @@ export async function emitEvent(
   return message;
 }
 
-/** True for a queue body that is a webhook delivery job (the media consumer dispatches on this). */
+/** True for a queue body that is a webhook delivery job. */
 export function isWebhookMessage(body: unknown): body is WebhookMessage {
   if (typeof body !== 'object' || body === null) return false;
   const m = body as Partial<WebhookMessage>;
@@ -82,29 +81,22 @@ export async function signWebhook(secret: string, body: string, unixSeconds: num
   return `t=${unixSeconds},v1=${bytesToHex(mac)}`;
 }
 
-/** 10 s after the first failed attempt, doubling, at most an hour. */
-export function webhookRetryDelaySeconds(attempts: number): number {
-  return Math.min(MAX_DELAY_SECONDS, BASE_DELAY_SECONDS * 2 ** Math.max(0, attempts - 1));
-}
-
 export type DeliveryResult =
   | { outcome: 'delivered'; status: number }
-  | { outcome: 'retry'; reason: string; delaySeconds: number }
+  | { outcome: 'retry'; reason: string }
   /** WEBHOOK_URL was unset after the event was queued: nothing to deliver to. */
   | { outcome: 'dropped'; reason: string };
 
 export interface DeliveryOptions {
   /** The fetch to POST with (tests inject one); the global fetch by default. */
   fetch?: typeof fetch;
-  /** Delivery attempts so far including this one (`message.attempts`), for the backoff. */
-  attempts?: number;
   now?: number;
 }
 
 /**
  * POST one event to WEBHOOK_URL. Any 2xx is delivered; anything else (another status, a network
- * error, no answer within 10 s) is a retry: a receiver that is down or misconfigured gets the
- * event once it recovers, within the Queue's retries.
+ * error, no answer within 10 s) is a retry, for the caller to schedule: a receiver that is down or
+ * misconfigured gets the event once it recovers.
  */
 export async function deliverWebhook(
   message: WebhookMessage,
@@ -114,7 +106,7 @@ export async function deliverWebhook(
   if (!config.WEBHOOK_URL) return { outcome: 'dropped', reason: 'WEBHOOK_URL is not set' };
   const body = webhookBody(message);
   const signature = await signWebhook(config.WEBHOOK_SECRET, body, Math.floor((options.now ?? Date.now()) / 1000));
-  const retry = (reason: string): DeliveryResult => ({ outcome: 'retry', reason, delaySeconds: webhookRetryDelaySeconds(options.attempts ?? 1) });
+  const retry = (reason: string): DeliveryResult => ({ outcome: 'retry', reason });
   let response: Response;
   try {
     response = await (options.fetch ?? fetch)(config.WEBHOOK_URL, {
@@ -136,28 +128,4 @@ export async function deliverWebhook(
   await response.body?.cancel();
   if (response.ok) return { outcome: 'delivered', status: response.status };
   return retry(`receiver answered ${response.status}`);
-}
-
-/**
- * What the media queue consumer runs for a `webhook` message (on the main queue and on its
- * dead-letter queue alike): deliver, then ack, or retry with backoff.
- */
-export async function handleWebhookMessage(
-  message: Message<unknown>,
-  config: Pick<Config, 'WEBHOOK_URL' | 'WEBHOOK_SECRET'>,
-  options: { log: Logger; fetch?: typeof fetch },
-): Promise<DeliveryResult> {
-  if (!isWebhookMessage(message.body)) throw new TypeError('handleWebhookMessage needs a webhook message');
-  const event = message.body;
-  const result = await deliverWebhook(event, config, { fetch: options.fetch, attempts: message.attempts });
-  const fields = { webhookId: event.id, event: event.event, attempts: message.attempts };
-  if (result.outcome === 'retry') {
-    options.log.warn('webhook delivery failed; will retry', { ...fields, reason: result.reason, delaySeconds: result.delaySeconds });
-    message.retry({ delaySeconds: result.delaySeconds });
-  } else {
-    if (result.outcome === 'dropped') options.log.warn('webhook dropped', { ...fields, reason: result.reason });
-    else options.log.info('webhook delivered', { ...fields, status: result.status });
-    message.ack();
-  }
-  return result;
 }

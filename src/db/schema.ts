@@ -265,3 +265,27 @@ export const redactionOriginals = sqliteTable(
   },
   (t) => [index('redaction_originals_recording_idx').on(t.recordingId, t.createdAt)],
 );
+
+/**
+ * Webhook events whose delivery gave up: after WEBHOOK_RETRY_HOURS of retries, or when the webhook
+ * queue moved the message to its dead-letter queue. One row per event id; an admin lists them and
+ * replays one, which queues the very same event (same id) again. A replay that fails in its turn
+ * lands here again under the same id, with its attempts added up.
+ */
+export const webhookDeadLetters = sqliteTable(
+  'webhook_dead_letters',
+  {
+    id: text('id').primaryKey(),
+    event: text('event').notNull(),
+    data: text('data', { mode: 'json' }).notNull().$type<Record<string, unknown>>(),
+    /** When the event was emitted (the `createdAt` receivers see). */
+    createdAt: text('created_at').notNull(),
+    failedAt: text('failed_at').notNull(),
+    attempts: integer('attempts').notNull(),
+    lastError: text('last_error').notNull(),
+    /** Set when an admin queues it again; cleared if that delivery fails too. */
+    replayedAt: text('replayed_at'),
+    replayedBy: text('replayed_by'),
+  },
+  (t) => [index('webhook_dead_letters_failed_idx').on(t.failedAt, t.id)],
+);

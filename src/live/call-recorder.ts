@@ -227,7 +227,7 @@ export class CallRecorder {
       });
       await this.storage.setAlarm(now + this.idleMs());
       await this.audit(input.owner, 'recording.live_start', recordingId, 'success', { callId, format });
-      await emitEvent({ queue: this.env.MEDIA_QUEUE, config: this.config }, 'recording.started', { recordingId, userId: input.owner.id, callId });
+      await emitEvent({ queue: this.env.WEBHOOK_QUEUE, config: this.config }, 'recording.started', { recordingId, userId: input.owner.id, callId });
       return [startedEvent(this.store.state()!)];
     } catch (error) {
       if (!this.store.state()) {
@@ -466,7 +466,7 @@ export class CallRecorder {
       pauses: pauses.length,
       gaps: gaps.length,
     });
-    await emitEvent({ queue: this.env.MEDIA_QUEUE, config: this.config }, 'recording.completed', {
+    await emitEvent({ queue: this.env.WEBHOOK_QUEUE, config: this.config }, 'recording.completed', {
       recordingId: state.recordingId,
       userId: state.owner,
       callId: state.callId,

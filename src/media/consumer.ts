@@ -27,7 +27,7 @@ import { enqueueTranscription, type MediaJob } from './jobs';
 import { RENDITIONS, isProcessed, processRecording } from './process-recording';
 import { RETRY_ACTION, lastRetry, markFailed, saveProcessed } from './processing-rows';
 import { settleNewObjects } from '../compliance/tiering';
-import { emitEvent, handleWebhookMessage, isWebhookMessage, type WebhookEvent } from '../compliance/webhooks';
+import { emitEvent, isWebhookMessage, type WebhookEvent } from '../compliance/webhooks';
 
 /** wrangler.toml's `max_retries` for call-recorder-media: a message is delivered up to this + 1 times. */
 export const MAX_RETRIES = 5;
@@ -196,13 +196,15 @@ export async function handleMediaBatch(batch: MessageBatch<unknown>, env: Bindin
     queue: env.MEDIA_QUEUE,
     log,
     audit: (row, event) => appendAudit(auditLedger(env, config), { ...event, actor: ACTOR, recordingId: row.id, subjectUserId: row.userId }, log),
-    emit: (event, data) => emitEvent({ queue: env.MEDIA_QUEUE, config }, event, data).then(() => undefined),
+    emit: (event, data) => emitEvent({ queue: env.WEBHOOK_QUEUE, config }, event, data).then(() => undefined),
   };
   const deadLetter = isDeadLetterQueue(batch.queue);
   // One at a time: each job already runs its renditions side by side, and memory is per isolate.
   for (const message of batch.messages) {
     if (isWebhookMessage(message.body)) {
-      await handleWebhookMessage(message, config, { log });
+      // Queued before webhooks had a queue of their own: hand it over, same id, for delivery there.
+      await env.WEBHOOK_QUEUE.send(message.body, { contentType: 'json' });
+      message.ack();
       continue;
     }
     const job = parseJob(message.body);

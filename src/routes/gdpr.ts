@@ -214,7 +214,7 @@ gdprRoutes.openapi(
       },
     });
     try {
-      await emitEvent({ queue: c.env.MEDIA_QUEUE, config }, 'gdpr.erased', {
+      await emitEvent({ queue: c.env.WEBHOOK_QUEUE, config }, 'gdpr.erased', {
         userId,
         erasedAt: report.erasedAt,
         deletedRecordings: report.deletedRecordings,

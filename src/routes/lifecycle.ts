@@ -31,7 +31,7 @@ const tierDeps = (c: AppContext) => ({
 /** `recording.legal_hold` for a hold placed or released. The change is done and audited; a Queue failure is logged, not the caller's problem. */
 async function emitLegalHold(c: AppContext, row: RecordingRow, reason: string | null) {
   try {
-    await emitEvent({ queue: c.env.MEDIA_QUEUE, config: c.get('config') }, 'recording.legal_hold', {
+    await emitEvent({ queue: c.env.WEBHOOK_QUEUE, config: c.get('config') }, 'recording.legal_hold', {
       recordingId: row.id,
       userId: row.userId,
       legalHold: row.legalHold,

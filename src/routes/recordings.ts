@@ -95,7 +95,7 @@ recordingRoutes.openapi(
     }
     metrics.uploadBytes.inc({ source: 'upload' }, row.size);
     await audit(c, { action: 'recording.create', recordingId: row.id, subjectUserId: row.userId, outcome: 'success', details: { size: row.size, format: row.format } });
-    await emitEvent({ queue: c.env.MEDIA_QUEUE, config }, 'recording.completed', { recordingId: row.id, userId: row.userId, callId: row.callId, size: row.size, source: 'upload' });
+    await emitEvent({ queue: c.env.WEBHOOK_QUEUE, config }, 'recording.completed', { recordingId: row.id, userId: row.userId, callId: row.callId, size: row.size, source: 'upload' });
     c.header('location', `/api/v1/recordings/${row.id}`);
     return c.json(toRecordingJson(row), 201);
   },
@@ -168,7 +168,7 @@ recordingRoutes.openapi(
       throw error;
     });
     await audit(c, { action: 'recording.delete', recordingId: id, subjectUserId: row.userId, outcome: 'success', details: { objects: report.objects.length } });
-    await emitEvent({ queue: c.env.MEDIA_QUEUE, config: c.get('config') }, 'recording.deleted', { recordingId: id, userId: row.userId });
+    await emitEvent({ queue: c.env.WEBHOOK_QUEUE, config: c.get('config') }, 'recording.deleted', { recordingId: id, userId: row.userId });
     return c.body(null, 204);
   },
 );

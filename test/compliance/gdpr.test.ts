@@ -345,7 +345,7 @@ describe('erasure', () => {
     const ctx = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
     const res = await createApp().fetch(
       new Request(`http://recorder.test/api/v1/gdpr/data`, { method: 'DELETE', headers: await as(user) }),
-      { ...env, WEBHOOK_URL: 'https://hooks.example.test/recorder', MEDIA_QUEUE: queue },
+      { ...env, WEBHOOK_URL: 'https://hooks.example.test/recorder', WEBHOOK_QUEUE: queue },
       ctx,
     );
     expect(res.status).toBe(200);
