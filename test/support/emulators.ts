@@ -48,7 +48,8 @@ function startProcess(args: string[], pattern: RegExp, cwd: string, what: string
   child.once('exit', () => process.off('exit', killOnExit));
   return new Promise((resolve, reject) => {
     let output = '';
-    const timer = setTimeout(() => fail(new Error(`${what} did not start within 30 s:\n${output}`)), 30_000);
+    // Generous: on a loaded 2-core machine Azurite alone has taken 19 s to listen.
+    const timer = setTimeout(() => fail(new Error(`${what} did not start within 90 s:\n${output}`)), 90_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = pattern.exec(output);
