@@ -24,8 +24,9 @@ export function createPlayer(api: Api, recording: Recording, transcript: Transcr
   // No native controls: the ones below show the true duration and work the same in every browser.
   const audio = h('audio', { preload: 'metadata', 'data-testid': 'audio' });
   const play = h('button', { type: 'button', class: 'primary', 'aria-label': 'Play' }, '▶ Play');
-  const back = h('button', { type: 'button', 'aria-label': `Back ${SKIP_SECONDS} seconds` }, `−${SKIP_SECONDS} s`);
-  const forward = h('button', { type: 'button', 'aria-label': `Forward ${SKIP_SECONDS} seconds` }, `+${SKIP_SECONDS} s`);
+  // The visible text is the accessible name (WCAG 2.5.3): what a voice-control user reads is what they say.
+  const back = h('button', { type: 'button' }, `Back ${SKIP_SECONDS} s`);
+  const forward = h('button', { type: 'button' }, `Forward ${SKIP_SECONDS} s`);
   const position = h('input', { type: 'range', id: 'position', min: 0, max: totalSeconds ?? 0, step: 0.1, value: 0, 'data-testid': 'position' });
   const time = h('span', { class: 'time', 'data-testid': 'time' });
   const speed = h('select', { id: 'speed' }, ...[1, 1.25, 1.5, 2].map((rate) => h('option', { value: rate }, `${rate}×`)));

@@ -281,3 +281,218 @@ describe('retention counts from the call’s startTime, through the cron over HT
     expect(await auditActions(old.id)).toContain('recording.retention_delete');
   }, 150_000);
 });
+
+interface ErrorJson {
+  error: { code: string; message: string };
+}
+
+/** A request whose answer is checked against the contract's error shape. */
+async function expectError(res: Response, status: number, code: string): Promise<ErrorJson> {
+  expect(res.status, `${res.url} ${code}`).toBe(status);
+  expect(res.headers.get('content-type'), res.url).toMatch(/^application\/json/);
+  const body = (await res.json()) as ErrorJson;
+  expect(body.error.code, res.url).toBe(code);
+  expect(typeof body.error.message).toBe('string');
+  return body;
+}
+
+describe('every route of the contract, once, as a plain HTTP client', () => {
+  const admin = { 'x-api-key': API_KEY };
+  const user = 'http-walker';
+  let who: Record<string, string>;
+  let id: string;
+
+  beforeAll(async () => {
+    who = await bearer(user);
+  });
+
+  it('POST /recordings (multipart): 201, the Recording in camelCase and a Location that answers', async () => {
+    const form = new FormData();
+    form.set('callId', 'walk-1');
+    form.set('callerPhone', '+14155550123');
+    form.set('receiverPhone', '+442071838750');
+    form.set('startTime', '2026-12-01T10:00:00Z');
+    form.set('audio', new Blob([wav], { type: 'audio/wav' }), 'call.wav');
+    const res = await fetch(api('/recordings'), { method: 'POST', headers: who, body: form });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as Record<string, unknown>;
+    for (const field of ['id', 'callId', 'userId', 'callerPhone', 'receiverPhone', 'startTime', 'endTime', 'durationMs', 'format', 'contentType', 'size', 'status', 'storageTier', 'legalHold', 'createdAt']) {
+      expect(body, field).toHaveProperty(field);
+    }
+    expect(body).toMatchObject({ callId: 'walk-1', userId: user, format: 'wav', contentType: 'audio/wav', size: wav.length, status: 'processing', storageTier: 'hot', legalHold: false, endTime: null, durationMs: null });
+    id = body.id as string;
+    const location = res.headers.get('location');
+    expect(location).toBe(`/api/v1/recordings/${id}`);
+    expect((await fetch(new URL(location!, service.url), { headers: who })).status).toBe(200);
+  });
+
+  it('upload errors: 415 "Invalid file format" by content, 400 naming the field, 401 without or with bad credentials', async () => {
+    const query = new URLSearchParams({ callId: 'walk-bad', callerPhone: '+14155550123', receiverPhone: '+442071838750', startTime: '2026-12-01T10:00:00Z' });
+    const notAudio = await fetch(api(`/recordings?${query}`), { method: 'POST', headers: { ...who, 'content-type': 'audio/wav' }, body: new TextEncoder().encode('#EXTM3U\nhello, I am not audio at all, just text pretending to be a WAV') });
+    expect((await expectError(notAudio, 415, 'unsupported_media_type')).error.message).toMatch(/^Invalid file format/);
+    const missing = new URLSearchParams({ callerPhone: '+14155550123', receiverPhone: '+442071838750', startTime: '2026-12-01T10:00:00Z' });
+    const noCallId = await fetch(api(`/recordings?${missing}`), { method: 'POST', headers: { ...who, 'content-type': 'audio/wav' }, body: wav });
+    expect((await expectError(noCallId, 400, 'invalid_request')).error.message).toMatch(/callId/);
+    const badPhone = await fetch(api(`/recordings?${new URLSearchParams({ ...Object.fromEntries(query), callerPhone: '0123' })}`), { method: 'POST', headers: { ...who, 'content-type': 'audio/wav' }, body: wav });
+    expect((await expectError(badPhone, 400, 'invalid_request')).error.message).toMatch(/callerPhone/);
+    await expectError(await fetch(api('/recordings')), 401, 'unauthorized');
+    await expectError(await fetch(api('/recordings'), { headers: { authorization: 'Bearer not.a.jwt' } }), 401, 'unauthorized');
+    await expectError(await fetch(api('/recordings'), { headers: { 'x-api-key': 'wrong-key-0123456789' } }), 401, 'unauthorized');
+  });
+
+  it('GET /recordings/:id for the owner; 404 for another user; metadata but never audio for an auditor', async () => {
+    expect((await fetch(api(`/recordings/${id}`), { headers: who })).status).toBe(200);
+    await expectError(await fetch(api(`/recordings/${id}`), { headers: await bearer('http-stranger') }), 404, 'not_found');
+    const auditor = await bearer('http-auditor', 'auditor');
+    expect((await fetch(api(`/recordings/${id}`), { headers: auditor })).status).toBe(200);
+    await expectError(await fetch(api(`/recordings/${id}/download`), { headers: auditor }), 403, 'forbidden');
+    await expectError(await fetch(api('/recordings/rec_00000000000000000000000000'), { headers: who }), 404, 'not_found');
+  });
+
+  it('GET /recordings: items and nextCursor, newest first, filters, limit 1–200', async () => {
+    const second = await upload(user, wav);
+    const page = (await (await fetch(api('/recordings?limit=1'), { headers: who })).json()) as { items: { id: string }[]; nextCursor: string | null };
+    expect(page.items.map((r) => r.id)).toEqual([second.id]);
+    expect(typeof page.nextCursor).toBe('string');
+    const next = (await (await fetch(api(`/recordings?limit=1&cursor=${page.nextCursor}`), { headers: who })).json()) as { items: { id: string }[] };
+    expect(next.items.map((r) => r.id)).toEqual([id]);
+    const byCall = (await (await fetch(api('/recordings?callId=walk-1'), { headers: who })).json()) as { items: { id: string }[]; nextCursor: string | null };
+    expect(byCall).toEqual({ items: [expect.objectContaining({ id })], nextCursor: null });
+    const byPhone = (await (await fetch(api(`/recordings?phone=${encodeURIComponent('+14155550123')}`), { headers: who })).json()) as { items: { id: string }[] };
+    expect(byPhone.items.map((r) => r.id)).toEqual([id]);
+    const byTime = (await (await fetch(api('/recordings?from=2026-12-01T09:00:00Z&to=2026-12-01T11:00:00Z'), { headers: who })).json()) as { items: { id: string }[] };
+    expect(byTime.items.map((r) => r.id)).toEqual([id]);
+    for (const limit of ['0', '201', 'x']) expect((await expectError(await fetch(api(`/recordings?limit=${limit}`), { headers: who }), 400, 'invalid_request')).error.message).toMatch(/limit/);
+    await expectError(await fetch(api('/recordings?status=bogus'), { headers: who }), 400, 'invalid_request');
+    const defaults = (await (await fetch(api('/recordings'), { headers: who })).json()) as { items: unknown[] };
+    expect(defaults.items.length).toBe(2);
+  });
+
+  it('GET/PUT /recordings/:id/transcript: 404 when none; PUT by an admin or service, not by the owner', async () => {
+    await whenProcessed(id);
+    await expectError(await fetch(api(`/recordings/${id}/transcript`), { headers: who }), 404, 'not_found');
+    const transcript = { language: 'en', text: 'Hello there.', segments: [{ start: 0, end: 1.2, speaker: 'A', text: 'Hello there.' }] };
+    const put = (headers: Record<string, string>) => fetch(api(`/recordings/${id}/transcript`), { method: 'PUT', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(transcript) });
+    await expectError(await put(who), 403, 'forbidden');
+    expect((await put(admin)).status).toBe(200);
+    expect(await (await fetch(api(`/recordings/${id}/transcript`), { headers: who })).json()).toEqual({ recordingId: id, ...transcript });
+  });
+
+  it('playback-url: an absolute URL and expiresAt (default 900 s); ttl out of range is 400', async () => {
+    const res = await fetch(api(`/recordings/${id}/playback-url`), { headers: who });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { url: string; expiresAt: string };
+    expect(Object.keys(body).sort()).toEqual(['expiresAt', 'url']);
+    expect(body.url.startsWith(`${service.url}/api/v1/recordings/${id}/play?`)).toBe(true);
+    expect(Math.abs(Date.parse(body.expiresAt) - Date.now() - 900_000)).toBeLessThan(10_000);
+    expect((await rawGet(body.url, { range: 'bytes=0-3' })).body.toString()).toBe('RIFF');
+    const altered = body.url.replace(/sig=([0-9a-f])/, (_, c: string) => `sig=${c === '0' ? '1' : '0'}`);
+    await expectError(await fetch(altered), 403, 'forbidden');
+    await expectError(await fetch(api(`/recordings/${id}/playback-url?ttl=0`), { headers: who }), 400, 'invalid_request');
+    await expectError(await fetch(api(`/recordings/${id}/playback-url?quality=best`), { headers: who }), 400, 'invalid_request');
+  });
+
+  it('legal hold (admin only): DELETE answers 409 legal_hold while held; the owner gets 403', async () => {
+    await expectError(await fetch(api(`/lifecycle/${id}/legal-hold`), { method: 'POST', headers: who }), 403, 'forbidden');
+    const placed = await fetch(api(`/lifecycle/${id}/legal-hold`), { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body: JSON.stringify({ reason: 'walk' }) });
+    expect(placed.status).toBe(200);
+    expect(await placed.json()).toMatchObject({ id, legalHold: true });
+    await expectError(await fetch(api(`/recordings/${id}`), { method: 'DELETE', headers: who }), 409, 'legal_hold');
+    const released = await fetch(api(`/lifecycle/${id}/legal-hold`), { method: 'DELETE', headers: admin });
+    expect(await released.json()).toMatchObject({ id, legalHold: false });
+  });
+
+  it('archive: audio routes answer 409 archived; restore brings it back hot', async () => {
+    expect(await (await fetch(api(`/lifecycle/${id}/archive`), { method: 'POST', headers: who })).json()).toMatchObject({ storageTier: 'archive' });
+    for (const path of ['/download', '/stream', '/playback-url']) await expectError(await fetch(api(`/recordings/${id}${path}`), { headers: who }), 409, 'archived');
+    const restored = await fetch(api(`/lifecycle/${id}/restore`), { method: 'POST', headers: who });
+    expect(restored.status).toBe(200);
+    expect(await restored.json()).toMatchObject({ storageTier: 'hot' });
+  });
+
+  it('redactions (admin/service): 202 and the Recording lists them; the owner gets 403', async () => {
+    const body = JSON.stringify({ startMs: 500, endMs: 1000, reason: 'card number' });
+    await expectError(await fetch(api(`/recordings/${id}/redactions`), { method: 'POST', headers: { ...who, 'content-type': 'application/json' }, body }), 403, 'forbidden');
+    const res = await fetch(api(`/recordings/${id}/redactions`), { method: 'POST', headers: { ...admin, 'content-type': 'application/json' }, body });
+    expect(res.status).toBe(202);
+    expect(((await res.json()) as { redactions: unknown[] }).redactions).toEqual([expect.objectContaining({ startMs: 500, endMs: 1000, reason: 'card number' })]);
+  });
+
+  it('audit (admin/auditor): events of the contract’s shape; verify over the chain; users get 403', async () => {
+    const auditor = await bearer('http-auditor', 'auditor');
+    const res = await fetch(api(`/audit?recordingId=${id}`), { headers: auditor });
+    expect(res.status).toBe(200);
+    const { items } = (await res.json()) as { items: Record<string, unknown>[] };
+    for (const field of ['id', 'at', 'actor', 'action', 'recordingId', 'outcome', 'hash', 'prevHash']) expect(items[0], field).toHaveProperty(field);
+    expect(items.map((e) => e.action)).toEqual(expect.arrayContaining(['recording.create', 'recording.read', 'recording.archive', 'recording.legal_hold']));
+    expect(items.some((e) => e.outcome === 'denied')).toBe(true);
+    const verify = (await (await fetch(api('/audit/verify'), { headers: admin })).json()) as Record<string, unknown>;
+    expect(verify).toMatchObject({ ok: true, firstBadId: null });
+    expect(typeof verify.checked).toBe('number');
+    await expectError(await fetch(api('/audit'), { headers: who }), 403, 'forbidden');
+  });
+
+  it('DELETE /recordings/:id: 204, then every route for it answers 404', async () => {
+    const doomed = await upload(user, wav);
+    const res = await fetch(api(`/recordings/${doomed.id}`), { method: 'DELETE', headers: who });
+    expect(res.status).toBe(204);
+    expect(await res.text()).toBe('');
+    for (const path of ['', '/download', '/stream', '/playback-url', '/transcript']) await expectError(await fetch(api(`/recordings/${doomed.id}${path}`), { headers: who }), 404, 'not_found');
+    for (const action of ['archive', 'restore']) await expectError(await fetch(api(`/lifecycle/${doomed.id}/${action}`), { method: 'POST', headers: who }), 404, 'not_found');
+  });
+
+  it('GDPR: consent GET/PUT shape; without recording consent uploads answer 403 consent_required; export shape', async () => {
+    const subject = 'http-consent';
+    const them = await bearer(subject);
+    const consent = (await (await fetch(api('/gdpr/consent'), { headers: them })).json()) as Record<string, unknown>;
+    expect(consent).toMatchObject({ userId: subject, consents: { recording: true, transcription: true } });
+    expect(consent).toHaveProperty('updatedAt');
+    const put = await fetch(api('/gdpr/consent'), { method: 'PUT', headers: { ...them, 'content-type': 'application/json' }, body: JSON.stringify({ recording: false, transcription: true }) });
+    expect(put.status).toBe(200);
+    expect(await put.json()).toMatchObject({ userId: subject, consents: { recording: false, transcription: true } });
+    const query = new URLSearchParams({ callId: 'walk-consent', callerPhone: '+14155550123', receiverPhone: '+442071838750', startTime: '2026-12-01T10:00:00Z' });
+    await expectError(await fetch(api(`/recordings?${query}`), { method: 'POST', headers: { ...them, 'content-type': 'audio/wav' }, body: wav }), 403, 'consent_required');
+    const exported = (await (await fetch(api('/gdpr/export'), { headers: who })).json()) as Record<string, unknown>;
+    for (const field of ['userId', 'exportedAt', 'consent', 'recordings', 'transcripts', 'auditEvents']) expect(exported, field).toHaveProperty(field);
+    const recordings = exported.recordings as { id: string; downloadUrl: string | null }[];
+    expect(recordings.find((r) => r.id === id)?.downloadUrl).toMatch(/^http/);
+  });
+
+  it('/health without credentials; /metrics needs an API key or admin token; OpenAPI and /docs are served; unknown routes are 404 JSON', async () => {
+    const health = await fetch(`${service.url}/health`);
+    expect(health.status).toBe(200);
+    expect(((await health.json()) as { status: string }).status).toMatch(/^(ok|degraded)$/);
+    await expectError(await fetch(`${service.url}/metrics`), 401, 'unauthorized');
+    await expectError(await fetch(`${service.url}/metrics`, { headers: who }), 403, 'forbidden');
+    const metricsText = await fetch(`${service.url}/metrics`, { headers: admin });
+    expect(metricsText.status).toBe(200);
+    expect(metricsText.headers.get('content-type')).toMatch(/^text\/plain/);
+    expect(await metricsText.text()).toMatch(/^# (HELP|TYPE) /m);
+    const doc = await fetch(api('/openapi.json'));
+    expect(doc.status).toBe(200);
+    const openapi = (await doc.json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(openapi.openapi).toMatch(/^3\./);
+    for (const path of ['/api/v1/recordings', '/api/v1/recordings/{id}/download', '/api/v1/recordings/{id}/stream', '/api/v1/lifecycle/{id}/archive', '/api/v1/gdpr/data', '/api/v1/audit/verify']) expect(openapi.paths, path).toHaveProperty([path]);
+    const docs = await fetch(`${service.url}/docs`);
+    expect(docs.status).toBe(200);
+    expect(docs.headers.get('content-type')).toMatch(/^text\/html/);
+    await expectError(await fetch(api('/nothing-here'), { headers: who }), 404, 'not_found');
+  });
+
+  it('DELETE /gdpr/data: 200 with the contract’s report; a held recording is retained', async () => {
+    const subject = 'http-erase-walk';
+    const them = await bearer(subject);
+    const kept = await upload(subject, wav);
+    const gone = await upload(subject, wav);
+    await fetch(api(`/lifecycle/${kept.id}/legal-hold`), { method: 'POST', headers: admin });
+    const res = await fetch(api('/gdpr/data'), { method: 'DELETE', headers: them });
+    expect(res.status).toBe(200);
+    const report = (await res.json()) as { userId: string; deletedRecordings: string[]; retainedRecordings: { id: string; reason: string }[]; verification: Record<string, unknown> };
+    expect(report.userId).toBe(subject);
+    expect(report.deletedRecordings).toEqual([gone.id]);
+    expect(report.retainedRecordings).toEqual([{ id: kept.id, reason: 'legal_hold' }]);
+    expect(report.verification).toMatchObject({ allObjectsGone: true });
+    await expectError(await fetch(api(`/recordings/${gone.id}`), { headers: admin }), 404, 'not_found');
+    expect((await fetch(api(`/recordings/${kept.id}`), { headers: admin })).status).toBe(200);
+  });
+});

@@ -3,9 +3,11 @@
  * the built page and the Worker, with the media queue transcoding through the real FFmpeg
  * server: sign in, record 5 s from the fake microphone through a real network drop, play back
  * with the true duration and seek, legal hold, the list with filters, consent, export and erasure.
- * Screenshots of every screen, desktop and phone width, go to test/artifacts/.
+ * Screenshots of every screen, desktop and phone width, go to test/artifacts/, and axe-core checks
+ * each of them at both widths (serious or critical findings fail).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -28,6 +30,9 @@ let browser: Browser;
 let page: Page;
 let scratch: string;
 const requested: string[] = [];
+/** Every screen axe-core checked, with its width. */
+const axeScreens: string[] = [];
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 const rangeAnswers: { status: number; contentRange: string | null }[] = [];
 
 /** What the test learns on the way, for the steps after it. */
@@ -50,12 +55,53 @@ async function bytesOf(pathname: string): Promise<{ bytes: Uint8Array; headers: 
   return { bytes: new Uint8Array(await response.arrayBuffer()), headers: response.headers };
 }
 
-/** Screenshots at desktop and phone width; full page unless a modal dialog (its backdrop covers the viewport only) is open. */
+interface AxeFinding {
+  id: string;
+  impact: string;
+  help: string;
+  targets: string[];
+}
+
+/**
+ * axe-core's WCAG 2.x A/AA rules over the page as it is, failing on serious or critical findings.
+ * Injected through the DevTools protocol, which the page's CSP (script-src 'self') does not govern.
+ */
+async function expectAccessible(screen: string): Promise<void> {
+  if (!(await page.evaluate('typeof window.axe === "object"'))) {
+    const devtools = await page.context().newCDPSession(page);
+    const injected = await devtools.send('Runtime.evaluate', { expression: AXE_SOURCE });
+    await devtools.detach();
+    if (injected.exceptionDetails) throw new Error(`axe-core could not be injected: ${injected.exceptionDetails.text}`);
+  }
+  const serious = `axe
+    .run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-practice'] }, resultTypes: ['violations'] })
+    .then((result) => result.violations.filter((v) => v.impact === 'serious' || v.impact === 'critical'))
+    .then((found) => found.map((v) => ({ id: v.id, impact: v.impact, help: v.help, targets: v.nodes.map((n) => n.target.join(' ')) })))`;
+  const findings = (await page.evaluate(serious)) as AxeFinding[];
+  axeScreens.push(screen);
+  expect(findings, `axe-core on ${screen}`).toEqual([]);
+}
+
+/** axe-core at desktop and at 390 px width. */
+async function expectAccessibleAtBothWidths(screen: string): Promise<void> {
+  await expectAccessible(`${screen} (desktop)`);
+  await page.setViewportSize(PHONE);
+  await page.waitForTimeout(150);
+  await expectAccessible(`${screen} (390 px)`);
+  await page.setViewportSize(DESKTOP);
+}
+
+/**
+ * Screenshots at desktop and phone width, each also checked by axe-core; full page unless a modal
+ * dialog (its backdrop covers the viewport only) is open.
+ */
 async function screenshots(name: string, fullPage = true): Promise<void> {
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}-desktop.png`), fullPage });
+  await expectAccessible(`${name} (desktop)`);
   await page.setViewportSize(PHONE);
   await page.waitForTimeout(150);
   await page.screenshot({ path: path.join(ARTIFACTS, `${name}-phone.png`), fullPage });
+  await expectAccessible(`${name} (390 px)`);
   await page.setViewportSize(DESKTOP);
 }
 
@@ -109,7 +155,8 @@ afterAll(async () => {
 describe('web app in Chromium', () => {
   it('signs in with a token minted in the page (local mode), keyboard first', async () => {
     await page.goto(service.url);
-    await expect.poll(() => page.locator('h1').textContent()).toBe('Sign in');
+    // The first load compiles the bundle in a cold Chromium: on a busy machine that takes over 5 s.
+    await expect.poll(() => page.locator('h1').textContent(), { timeout: 30_000 }).toBe('Sign in');
     // Each screen moves focus to its heading; the next Tab reaches its first field.
     expect(await page.evaluate('document.activeElement.tagName + " " + document.activeElement.textContent')).toBe('H1 Sign in');
     await page.keyboard.press('Tab');
@@ -125,11 +172,13 @@ describe('web app in Chromium', () => {
   });
 
   it('records 5 s from the microphone through a real network drop, resuming from nextSequence', async () => {
+    await expectAccessibleAtBothWidths('record: call details');
     await page.getByLabel('Call id').fill(call.callId);
     await page.getByLabel('Caller phone (optional)').fill('+14155550123');
     await page.getByLabel('Receiver phone (optional)').fill('+442071838750');
     await page.getByRole('button', { name: 'Start recording' }).click();
-    await expect.poll(connection).toBe('open');
+    // The first live call wakes the Durable Object: seconds on a busy machine.
+    await expect.poll(connection, { timeout: 30_000 }).toBe('open');
     await expect.poll(() => number('acked'), { timeout: 10_000 }).toBeGreaterThanOrEqual(3);
     await until('Number(document.querySelector("[data-testid=elapsed]").dataset.ms) >= 1500');
     const tunnelsBefore = proxy.tunnels;
@@ -322,6 +371,13 @@ describe('web app in Chromium', () => {
     await expect.poll(() => page.getByRole('alert').filter({ hasText: 'Recording stopped' }).textContent()).toMatch(/consent_required.*Turn recording consent on under Privacy/);
     await page.getByRole('button', { name: 'Back to call details' }).click();
     expect(await page.getByRole('button', { name: 'Start recording' }).isVisible()).toBe(true);
+  });
+
+  it('had axe-core check every screen at desktop and 390 px width', () => {
+    for (const screen of ['sign-in', 'record: call details', 'recorder', 'recording', 'recordings', 'privacy', 'privacy-erase-confirm']) {
+      expect(axeScreens, screen).toContain(`${screen} (desktop)`);
+      expect(axeScreens, screen).toContain(`${screen} (390 px)`);
+    }
   });
 
   it('made no request to any other origin', () => {
