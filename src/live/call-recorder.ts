@@ -267,8 +267,7 @@ export class CallRecorder {
       this.store.buffer(sequence, sealed, now);
       return [ack];
     }
-    this.store.append(state, sealed, now);
-    const after = this.store.state()!;
+    const after = this.store.append(state, sealed, now);
     if (state.plaintextSize < SNIFF_BYTES && after.plaintextSize >= SNIFF_BYTES) {
       const refused = await this.checkFormat(after);
       if (refused) return refused;

@@ -182,10 +182,11 @@ export class CallStore {
   /**
    * Take sealed frame `state.nextSequence` into the recording (`sealed` null: dropped while
    * paused, only the sequence advances), then every buffered frame that now follows without a
-   * hole. Two statements in the common case (nothing buffered): this runs for every chunk.
+   * hole. Two statements in the common case (nothing buffered): this runs for every chunk. The
+   * state as it is afterwards (what the update below wrote, without reading it back).
    */
-  append(state: CallState, sealed: Uint8Array | null, nowMs: number): void {
-    this.storage.transactionSync(() => {
+  append(state: CallState, sealed: Uint8Array | null, nowMs: number): CallState {
+    return this.storage.transactionSync(() => {
       let next = state.nextSequence;
       let added = 0;
       let unbufferedCount = 0;
@@ -213,6 +214,15 @@ export class CallStore {
          buffered_count = buffered_count - ?, buffered_bytes = buffered_bytes - ?, last_activity_ms = ? where id = 1`,
         next, added, added, unbufferedCount, unbufferedBytes, nowMs,
       );
+      return {
+        ...state,
+        nextSequence: next,
+        plaintextSize: state.plaintextSize + added,
+        streamBytes: state.streamBytes + added,
+        bufferedCount: state.bufferedCount - unbufferedCount,
+        bufferedBytes: state.bufferedBytes - unbufferedBytes,
+        lastActivityMs: nowMs,
+      };
     });
   }
 
