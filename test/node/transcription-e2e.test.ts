@@ -31,7 +31,7 @@ interface Transcript {
 
 let service: Service;
 let receiver: Server;
-const webhooks: { event: string; data: Record<string, unknown> }[] = [];
+const webhooks: { type: string; data: Record<string, unknown> }[] = [];
 let scratch = '';
 let speech: Uint8Array;
 let speechSeconds = 0;
@@ -73,7 +73,7 @@ beforeAll(async () => {
     let body = '';
     req.on('data', (chunk: Buffer) => (body += chunk.toString()));
     req.on('end', () => {
-      webhooks.push(JSON.parse(body) as { event: string; data: Record<string, unknown> });
+      webhooks.push(JSON.parse(body) as { type: string; data: Record<string, unknown> });
       res.writeHead(200).end();
     });
   });
@@ -110,7 +110,7 @@ describe('automatic transcription through wrangler dev', () => {
 
   it('announces it with a recording.transcribed webhook', async () => {
     expect(state.recordingId).not.toBe('');
-    const event = await waitFor('the webhook', async () => webhooks.find((w) => w.event === 'recording.transcribed' && w.data.recordingId === state.recordingId) ?? null, 30_000);
+    const event = await waitFor('the webhook', async () => webhooks.find((w) => w.type === 'recording.transcribed' && w.data.recordingId === state.recordingId) ?? null, 30_000);
     expect(event.data).toMatchObject({ userId: 'e2e-speaker', engine: 'pocketsphinx', language: 'en' });
   });
 
@@ -142,6 +142,6 @@ describe('automatic transcription through wrangler dev', () => {
     expect((await api(`/recordings/${id}/transcript`, { user: 'e2e-silent' })).status).toBe(404);
     const audit = (await (await api(`/audit?recordingId=${id}`)).json()) as { items: { action: string }[] };
     expect(audit.items.map((e) => e.action)).not.toContain('transcript.automatic');
-    expect(webhooks.some((w) => w.event === 'recording.transcribed' && w.data.recordingId === id)).toBe(false);
+    expect(webhooks.some((w) => w.type === 'recording.transcribed' && w.data.recordingId === id)).toBe(false);
   }, 240_000);
 });
