@@ -5,7 +5,7 @@
  */
 import { z } from '@hono/zod-openapi';
 import type { AudioFormat } from '../media/audio-format';
-import { E164 } from '../routes/schemas';
+import { E164 } from '../domain/schemas';
 
 export const LIVE_LIMITS = {
   /** Audio bytes in one chunk: far below the 1 MiB WebSocket message limit and the 2 MB SQLite row limit. */

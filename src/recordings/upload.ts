@@ -15,8 +15,7 @@ import { CONTENT_TYPES, createAudioGate, type AudioFormat } from '../media/audio
 import { enqueueProcessing } from '../media/jobs';
 import type { BlobStore } from '../storage/blob-store';
 import { uploadStream } from '../storage/stream-upload';
-import { validationError } from '../routes/router';
-import { E164, IsoTime } from '../routes/schemas';
+import { E164, IsoTime, validationError } from '../domain/schemas';
 
 export const UploadFields = z
   .object({

@@ -9,7 +9,8 @@ import { listAuditEvents, type AuditCursor } from '../db/audit';
 import { base64UrlToBytes, bytesToBase64Url } from '../encoding';
 import { AppError } from '../errors';
 import { createBlobStore } from '../storage/select';
-import { authErrors, IsoTime, json, security } from './schemas';
+import { IsoTime } from '../domain/schemas';
+import { authErrors, json, security } from './schemas';
 import { createRouter } from './router';
 
 const AuditEventSchema = z

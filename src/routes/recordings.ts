@@ -16,7 +16,8 @@ import { UploadFields, uploadMultipart, uploadRaw } from '../recordings/upload';
 import { createBlobStore } from '../storage/select';
 import { queryTokens } from '../transcripts/search-index';
 import { authErrors, errorResponses, IdParams, json, RecordingSchema, security, STATUSES } from './schemas';
-import { createRouter, validationError } from './router';
+import { validationError } from '../domain/schemas';
+import { createRouter } from './router';
 
 export const recordingRoutes = createRouter();
 

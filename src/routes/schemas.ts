@@ -18,8 +18,6 @@ export const FORMATS = ['wav', 'webm', 'ogg', 'mp3', 'm4a', 'flac'] as const;
 export const STATUSES = ['recording', 'processing', 'ready', 'failed'] as const;
 export const TIERS = ['hot', 'cool', 'cold', 'archive'] as const;
 
-export const E164 = z.string().regex(/^\+[1-9]\d{1,14}$/, 'must be an E.164 phone number such as +14155550123');
-export const IsoTime = z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' });
 export const RecordingId = z.string().regex(/^rec_[0-9A-Za-z]{16,40}$/, 'must be a recording id').openapi({ example: 'rec_01JD4W9X0Y1Z2A3B4C5D6E7F8G' });
 
 export const RecordingSchema = z
