@@ -8,6 +8,7 @@ interface __BaseEnv_Env {
 	MEDIA_DLQ: Queue;
 	WEBHOOK_QUEUE: Queue;
 	RATE_LIMITER: RateLimit;
+	IP_RATE_LIMITER: RateLimit;
 	AI: Ai;
 	ENVIRONMENT: string;
 	STORAGE_PROVIDER: string;

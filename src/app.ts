@@ -1,19 +1,22 @@
 /**
- * Builds the Hono app: request id and logging, metrics, configuration, authentication, rate
- * limiting, the resource routers, the OpenAPI document, and the one error renderer.
+ * Builds the Hono app: security headers, request id and logging, metrics, configuration, rate
+ * limiting by address, authentication, rate limiting by principal, body limits, the resource
+ * routers, the OpenAPI document, and the one error renderer.
  */
-import { swaggerUI } from '@hono/swagger-ui';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { createMiddleware } from 'hono/factory';
 import { HTTPException } from 'hono/http-exception';
+import { secureHeaders } from 'hono/secure-headers';
 import { requireAuth } from './auth/middleware';
 import { ConfigError, getConfig } from './config';
 import { createDb, type AppEnv } from './context';
 import { AppError } from './errors';
 import { createLogger, describeError } from './observability/logger';
 import { metrics } from './observability/metrics';
-import { rateLimit } from './auth/rate-limit';
+import { rateLimit, rateLimitByAddress } from './auth/rate-limit';
 import { auditRoutes } from './routes/audit';
+import { docsRoutes } from './routes/docs';
+import { limitRequestBodies } from './routes/body-limit';
 import { gdprRoutes } from './routes/gdpr';
 import { healthRoutes } from './routes/health';
 import { lifecycleRoutes } from './routes/lifecycle';
@@ -65,10 +68,25 @@ const loadSettings = createMiddleware<AppEnv>(async (c, next) => {
   await next();
 });
 
+/**
+ * On every Worker response (the static assets get theirs from src/web/public/_headers): no MIME
+ * sniffing, and a CSP that lets a response load and run nothing. A route that serves a page sets
+ * its own CSP, which is kept. No Cross-Origin-Resource-Policy: signed playback URLs are meant to be
+ * played by `<audio>` elements on other origins.
+ */
+const securityHeaders = secureHeaders({
+  contentSecurityPolicy: { defaultSrc: ["'none'"], baseUri: ["'none'"], formAction: ["'none'"], frameAncestors: ["'none'"] },
+  crossOriginResourcePolicy: false,
+  xFrameOptions: 'DENY',
+  overwrite: false,
+});
+
 export function createApp() {
   const app = new OpenAPIHono<AppEnv>();
+  app.use('*', securityHeaders);
   app.use('*', requestContext);
   app.use('*', loadSettings);
+  app.use('*', rateLimitByAddress);
 
   app.route('/', healthRoutes);
   // Socket.IO clients connect to /socket.io/ by default; the route authenticates itself.
@@ -81,6 +99,7 @@ export function createApp() {
     return requireAuth(c, next);
   });
   api.use('*', rateLimit);
+  api.use('*', limitRequestBodies);
   api.route('/', liveRoutes);
   api.route('/', playbackRoutes);
   api.route('/', recordingRoutes);
@@ -103,7 +122,7 @@ export function createApp() {
       description: 'Record calls live to the nearest edge, encrypted; play back with instant seeking; govern retention, legal hold, GDPR and audit.',
     },
   });
-  app.get('/docs', swaggerUI({ url: '/api/v1/openapi.json' }));
+  app.route('/', docsRoutes);
 
   app.notFound((c) => new AppError('not_found', `No route for ${c.req.method} ${new URL(c.req.url).pathname}`).toResponse());
 

@@ -1,16 +1,70 @@
+import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
+import { createApp } from '../src/app';
 import { API_KEY, as, call } from './support/auth';
+
+type Health = { status: string; checkedAt: string; depth: string; checks: Record<'storage' | 'database' | 'queue' | 'ffmpeg', { status: string }> };
+
+/** The real R2 binding, with every call to it counted by method. */
+function countedBucket(bucket: R2Bucket) {
+  const calls: string[] = [];
+  const counted = new Proxy(bucket, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        calls.push(String(prop));
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
+  return { counted, calls };
+}
+
+const context = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
 
 describe('health and metrics', () => {
   it('answers /health without credentials, with real storage and database checks', async () => {
     const res = await call('/health');
-    const body = (await res.json()) as { status: string; checks: Record<'storage' | 'database' | 'queue' | 'ffmpeg', { status: string }> };
+    const body = (await res.json()) as Health;
     expect(res.status).toBe(200);
     expect(body.checks.storage.status).toBe('ok');
     expect(body.checks.database.status).toBe('ok');
     expect(body.checks.queue.status).toBe('ok');
-    expect(['ok', 'down']).toContain(body.checks.ffmpeg.status);
+    expect(body.checks.ffmpeg.status).toBe('disabled');
+    expect(body.depth).toBe('public');
     expect(res.headers.get('x-request-id')).toMatch(/.{8,}/);
+  });
+
+  it('an unauthenticated /health flood touches storage once per 10 s, never with a write; the API key gets the deep checks', async () => {
+    const { counted, calls } = countedBucket(env.RECORDINGS);
+    const app = createApp();
+    const workerEnv = { ...env, RECORDINGS: counted };
+    const bodies: Health[] = [];
+    for (let i = 0; i < 25; i++) {
+      const res = await app.fetch(new Request('http://recorder.test/health'), workerEnv, context);
+      expect(res.status).toBe(200);
+      bodies.push((await res.json()) as Health);
+    }
+    expect(calls).toEqual(['head']);
+    expect(new Set(bodies.map((b) => b.checkedAt)).size).toBe(1);
+
+    const deep = await app.fetch(new Request('http://recorder.test/health', { headers: { 'x-api-key': API_KEY } }), workerEnv, context);
+    const body = (await deep.json()) as Health;
+    expect(body.depth).toBe('deep');
+    expect(body.checks.storage.status).toBe('ok');
+    expect(['ok', 'down']).toContain(body.checks.ffmpeg.status);
+    expect(calls).toContain('put');
+    expect(calls).toContain('delete');
+    const afterDeep = calls.length;
+    await app.fetch(new Request('http://recorder.test/health', { headers: { 'x-api-key': API_KEY } }), workerEnv, context);
+    expect(calls.length).toBe(afterDeep);
+  });
+
+  it('answers 401 to /health with bad credentials, and the public checks to a plain user', async () => {
+    expect((await call('/health', { headers: { 'x-api-key': 'not-a-key-0123456789abcdef' } })).status).toBe(401);
+    const user = await call('/health', { headers: await as('health-user') });
+    expect(((await user.json()) as Health).depth).toBe('public');
   });
 
   it('serves Prometheus text to an API key and refuses anonymous and plain users', async () => {

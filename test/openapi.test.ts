@@ -43,6 +43,12 @@ describe('OpenAPI document', () => {
   it('serves an interactive page at /docs', async () => {
     const res = await call('/docs');
     expect(res.status).toBe(200);
-    expect(await res.text()).toContain('/api/v1/openapi.json');
+    const html = await res.text();
+    expect(html).toContain('/api/v1/openapi.json');
+    // Swagger UI comes from this origin (the build copies swagger-ui-dist), and the page may run nothing else.
+    expect(html).toContain('<script src="/docs/swagger-ui-bundle.js"></script>');
+    expect(html).not.toMatch(/https?:\/\/|<script>/);
+    expect(res.headers.get('content-security-policy')).toMatch(/^default-src 'none'; script-src 'self'; /);
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
   });
 });

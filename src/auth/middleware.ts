@@ -1,9 +1,12 @@
 /**
  * Authentication middleware: a bearer JWT or an `X-API-Key`. No or bad credentials → 401
- * `unauthorized` (and an audited denial); the reason stays in the log, never in the response.
+ * `unauthorized`, counted into the client address's `auth.denied` audit event of that minute; the
+ * reason stays in the log and the audit log, never in the response.
  */
 import { createMiddleware } from 'hono/factory';
 import { AppError } from '../errors';
+import { auditLedger } from '../compliance/audit-log';
+import { recordDeniedAuth } from '../compliance/denied-auth';
 import { audit, type AppContext, type AppEnv } from '../context';
 import { matchesAnySecret } from './constant-time';
 import { verifyJwt, JwtRejected } from './jwt';
@@ -14,6 +17,9 @@ async function fingerprint(apiKey: string): Promise<string> {
   const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(apiKey));
   return bytesToHex(new Uint8Array(digest)).slice(0, 12);
 }
+
+/** The client's address as Cloudflare's edge saw it (a client cannot set this header through the edge). */
+export const clientAddress = (c: AppContext) => c.req.header('cf-connecting-ip') ?? 'unknown';
 
 /** Resolve the caller from a token (header or, for browsers opening WebSockets, `?token=`). */
 export async function authenticateRequest(c: AppContext, options: { allowQueryToken?: boolean } = {}): Promise<Principal> {
@@ -49,7 +55,7 @@ export async function authenticateRequest(c: AppContext, options: { allowQueryTo
     }
   }
   c.get('log').info('authentication failed', { reason });
-  await audit(c, { action: 'auth.denied', outcome: 'denied', details: { reason, path: new URL(c.req.url).pathname } });
+  await recordDeniedAuth(c.get('db'), auditLedger(c.env, config), { source: clientAddress(c), reason, path: new URL(c.req.url).pathname });
   throw new AppError('unauthorized', 'Missing or invalid credentials', { headers: { 'www-authenticate': 'Bearer' } });
 }
 

@@ -1,7 +1,8 @@
 /**
  * The Cron Triggers' entry. Daily ("0 3 * * *"): retention of recordings and transcripts, tiering
  * by age, key rotation and rewrap. Hourly ("17 * * * *"): aborting stale multipart uploads,
- * completing asynchronous restores, finishing interrupted deletions. Every job works in bounded
+ * completing asynchronous restores, finishing interrupted deletions, the `auth.denied` events of
+ * minutes no request has swept yet, the audit checkpoint. Every job works in bounded
  * batches and resumes where the previous run stopped (`job_cursors`); each run writes one summary
  * audit event (actor `system:cron`) with the counts, including when a job failed.
  *
@@ -10,6 +11,7 @@
  */
 import { writeAuditCheckpoint } from './audit-ledger';
 import { appendAudit, auditLedger, type AuditInput, type AuditLedger } from './audit-log';
+import { flushDeniedAuth } from './denied-auth';
 import { getConfig, type Config } from '../config';
 import { createDb, type Bindings, type Database } from '../context';
 import { rewrapRecordings, rotateUserKeys } from '../crypto/keys';
@@ -141,6 +143,18 @@ export function runHourly(db: Database, store: BlobStore, config: Config, now: D
       },
     ],
     ['deletions', (job) => finishDeletions(deps, now, job)],
+    [
+      'deniedAuth',
+      async (job) => {
+        let written = 0;
+        for (let batch = 0; batch < job.limits.maxBatches; batch++) {
+          const count = await flushDeniedAuth(db, options.ledger, now, job.limits.batchSize);
+          written += count;
+          if (count < job.limits.batchSize || Date.now() > (job.limits.deadline ?? Infinity)) break;
+        }
+        return { written };
+      },
+    ],
     [
       'auditCheckpoint',
       async () => {

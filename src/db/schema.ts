@@ -288,4 +288,23 @@ export const webhookDeadLetters = sqliteTable(
     replayedBy: text('replayed_by'),
   },
   (t) => [index('webhook_dead_letters_failed_idx').on(t.failedAt, t.id)],
+
+ * Denied authentications, counted per client address, minute and reason instead of one audit
+ * event each (a flood without credentials must not cost an audit append per request). Once its
+ * minute is over, an address's rows become one `auth.denied` audit event with the count and are
+ * deleted; `claimed_at` is the lease of the sweeper writing that event (src/compliance/denied-auth.ts).
+ */
+export const authDenials = sqliteTable(
+  'auth_denials',
+  {
+    source: text('source').notNull(),
+    windowStart: text('window_start').notNull(),
+    reason: text('reason').notNull(),
+    count: integer('count').notNull(),
+    firstAt: text('first_at').notNull(),
+    lastAt: text('last_at').notNull(),
+    firstPath: text('first_path').notNull(),
+    claimedAt: text('claimed_at'),
+  },
+  (t) => [primaryKey({ columns: [t.source, t.windowStart, t.reason] }), index('auth_denials_window_idx').on(t.windowStart)],
 );

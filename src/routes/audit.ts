@@ -4,6 +4,7 @@ import { requireRole } from '../auth/middleware';
 import { auditSigner } from '../compliance/audit-checkpoint';
 import { exportAuditLog, verifyAuditLog, writeAuditCheckpoint, type LedgerDeps } from '../compliance/audit-ledger';
 import { appendAudit, auditLedger } from '../compliance/audit-log';
+import { flushDeniedAuth } from '../compliance/denied-auth';
 import { audit, type AppContext } from '../context';
 import { listAuditEvents, type AuditCursor } from '../db/audit';
 import { base64UrlToBytes, bytesToBase64Url } from '../encoding';
@@ -109,6 +110,8 @@ auditRoutes.openapi(
   }),
   async (c) => {
     await requireRole(c, ['admin', 'auditor'], 'audit.read');
+    // Denials of minutes that are over are written first, so the log read is complete up to a minute ago.
+    await flushDeniedAuth(c.get('db'), auditLedger(c.env, c.get('config')));
     const q = c.req.valid('query');
     const filter = { recordingId: q.recordingId, userId: q.userId, action: q.action, from: q.from && new Date(q.from).toISOString(), to: q.to && new Date(q.to).toISOString() };
     const rows = await listAuditEvents(c.get('db'), filter, q.cursor ? decodeCursor(q.cursor) : null, q.limit);
@@ -144,6 +147,7 @@ auditRoutes.openapi(
   }),
   async (c) => {
     await requireRole(c, ['admin', 'auditor'], 'audit.verify');
+    await flushDeniedAuth(c.get('db'), auditLedger(c.env, c.get('config')));
     const result = await verifyAuditLog(ledgerDeps(c));
     await audit(c, { action: 'audit.verify', outcome: result.ok ? 'success' : 'failure', details: { ...result } });
     if (!result.ok && result.reason !== 'uncovered') c.get('log').error('audit verification failed', { firstBadId: result.firstBadId, reason: result.reason, shard: result.shard });

@@ -8,7 +8,7 @@ import { getConsent, putConsent } from '../db/consents';
 import { AppError } from '../errors';
 import { describeError } from '../observability/logger';
 import { createBlobStore } from '../storage/select';
-import { authErrors, json, RecordingSchema, security } from './schemas';
+import { authErrors, errorResponses, json, RecordingSchema, security } from './schemas';
 import { createRouter } from './router';
 
 const ConsentSchema = z
@@ -138,7 +138,7 @@ gdprRoutes.openapi(
     summary: 'Set consent; with recording=false new uploads and live calls answer 403 consent_required',
     security,
     request: { query: SubjectQuery, body: { content: { 'application/json': { schema: z.object({ recording: z.boolean(), transcription: z.boolean() }) } }, required: true } },
-    responses: { 200: json(ConsentSchema, 'Consent after the change'), ...authErrors },
+    responses: { 200: json(ConsentSchema, 'Consent after the change'), ...authErrors, ...errorResponses({ 413: '`payload_too_large`: body over 64 KiB' }) },
   }),
   async (c) => {
     const userId = await resolveSubject(c, c.req.valid('query').userId, 'gdpr.consent.update');

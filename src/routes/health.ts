@@ -1,36 +1,29 @@
 /**
- * `GET /health` (no auth) runs real checks: a D1 query, a write-read-delete round trip through the
- * configured storage provider, the queue binding, and the FFmpeg worker's probe. Any check down
- * makes the status `degraded` (the contract's two values are `ok` and `degraded`); the answer is
- * 503 when storage or the database is down, since no recording can be stored or read then, and
- * 200 when only the queue or FFmpeg is. `GET /metrics` serves Prometheus text to admins.
+ * `GET /health` (no auth): cheap checks cached 10 s per isolate; with an admin token or an API key,
+ * the deep checks (storage round trip, FFmpeg probe), cached too (src/observability/health.ts).
+ * Any check down makes the status `degraded` (the contract's two values are `ok` and `degraded`);
+ * the answer is 503 when storage or the database is down, and 200 when only the queue or FFmpeg
+ * is. `GET /metrics` serves Prometheus text to admins.
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
-import { requireAuth, requireRole } from '../auth/middleware';
+import { authenticateRequest, requireAuth, requireRole } from '../auth/middleware';
 import type { AppEnv } from '../context';
 import { AppError } from '../errors';
+import { checkHealth } from '../observability/health';
 import { renderPrometheus, type Gauge } from '../observability/metrics';
-import { checkFfmpeg } from '../media/ffmpeg-client';
-import { createBlobStore } from '../storage/select';
 import { errorResponses, security } from './schemas';
 import { createRouter } from './router';
 
 const Check = z.object({ status: z.enum(['ok', 'down', 'disabled']), latencyMs: z.number().optional(), message: z.string().optional() });
 const HealthSchema = z
-  .object({ status: z.enum(['ok', 'degraded']), checks: z.object({ storage: Check, database: Check, queue: Check, ffmpeg: Check }) })
+  .object({
+    status: z.enum(['ok', 'degraded']),
+    checkedAt: z.string().optional().openapi({ description: 'When the checks ran; results are cached for 10 s per isolate' }),
+    depth: z.enum(['public', 'deep']).optional().openapi({ description: '`deep` (storage write-read-delete, FFmpeg probe) for an admin token or API key; `public` otherwise (FFmpeg then reports `disabled`)' }),
+    checks: z.object({ storage: Check, database: Check, queue: Check, ffmpeg: Check }),
+  })
   .openapi('Health');
-type CheckResult = z.infer<typeof Check>;
-
-async function timed(fn: () => Promise<void>): Promise<CheckResult> {
-  const started = Date.now();
-  try {
-    await fn();
-    return { status: 'ok', latencyMs: Date.now() - started };
-  } catch (error) {
-    return { status: 'down', latencyMs: Date.now() - started, message: error instanceof AppError ? error.message : 'check failed' };
-  }
-}
 
 export const healthRoutes = createRouter();
 
@@ -39,10 +32,12 @@ healthRoutes.openapi(
     method: 'get',
     path: '/health',
     tags: ['operations'],
-    summary: 'Liveness and dependency checks',
+    summary: 'Liveness and dependency checks (deep checks with an admin token or API key)',
+    security: [{}, ...security],
     responses: {
       200: { content: { 'application/json': { schema: HealthSchema } }, description: 'Up (possibly degraded)' },
       503: { content: { 'application/json': { schema: HealthSchema } }, description: 'Degraded: storage or database down' },
+      ...errorResponses({ 401: 'Credentials were sent and are invalid' }),
     },
   }),
   async (c) => {
@@ -51,19 +46,11 @@ healthRoutes.openapi(
       const disabled = { status: 'disabled' } as const;
       return c.json({ status: 'ok' as const, checks: { storage: disabled, database: disabled, queue: disabled, ffmpeg: disabled } }, 200);
     }
-    const [database, storage, ffmpeg] = await Promise.all([
-      timed(async () => {
-        await c.get('db').run(sql`select 1`);
-      }),
-      timed(() => createBlobStore(c.env, config).selfTest()),
-      timed(() => checkFfmpeg(c.env, config)),
-    ]);
-    const queue: CheckResult = typeof c.env.MEDIA_QUEUE?.send === 'function' ? { status: 'ok' } : { status: 'down', message: 'queue binding missing' };
-    const checks = { storage, database, queue, ffmpeg };
-    const unavailable = storage.status === 'down' || database.status === 'down';
-    const degraded = unavailable || queue.status === 'down' || ffmpeg.status === 'down';
-    if (unavailable) c.get('log').warn('health check failed', { storage: storage.status, database: database.status });
-    return c.json({ status: degraded ? ('degraded' as const) : ('ok' as const), checks }, unavailable ? 503 : 200);
+    const credentials = c.req.header('x-api-key') !== undefined || c.req.header('authorization') !== undefined;
+    const principal = credentials ? await authenticateRequest(c) : null;
+    const { unavailable, ...report } = await checkHealth(c.env, config, c.get('db'), principal?.role === 'admin' ? 'deep' : 'public');
+    if (unavailable) c.get('log').warn('health check failed', { storage: report.checks.storage.status, database: report.checks.database.status });
+    return c.json(report, unavailable ? 503 : 200);
   },
 );
 

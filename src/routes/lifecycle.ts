@@ -120,7 +120,7 @@ lifecycleRoutes.openapi(
       params: IdParams,
       body: { content: { 'application/json': { schema: z.object({ reason: z.string().trim().min(1).max(1000).optional() }) } }, required: false },
     },
-    responses: { 200: json(RecordingSchema, 'The recording, with legalHold true'), ...authErrors },
+    responses: { 200: json(RecordingSchema, 'The recording, with legalHold true'), ...authErrors, ...errorResponses({ 413: '`payload_too_large`: body over 64 KiB' }) },
   }),
   async (c) => {
     const { id } = c.req.valid('param');

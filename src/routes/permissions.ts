@@ -8,7 +8,7 @@ import { loadRecordingFor } from '../auth/permissions';
 import { audit, type AppContext } from '../context';
 import { grantRead, listGrants, revokeGrant } from '../db/permissions';
 import { AppError } from '../errors';
-import { authErrors, IdParams, json, security } from './schemas';
+import { authErrors, errorResponses, IdParams, json, security } from './schemas';
 import { createRouter } from './router';
 
 const UserId = z.string().min(1, 'must not be empty').max(256, 'must be at most 256 characters');
@@ -58,7 +58,7 @@ permissionRoutes.openapi(
     summary: 'Grant another user read access to this recording (owner or admin); granting again changes nothing',
     security,
     request: { params: IdParams, body: { content: { 'application/json': { schema: Grant } }, required: true } },
-    responses: { 200: json(GrantList, 'Grants after the change'), ...authErrors },
+    responses: { 200: json(GrantList, 'Grants after the change'), ...authErrors, ...errorResponses({ 413: '`payload_too_large`: body over 64 KiB' }) },
   }),
   async (c) => {
     const { id } = c.req.valid('param');

@@ -43,7 +43,7 @@ redactionRoutes.openapi(
     responses: {
       202: json(RecordingSchema, 'Redacted; the renditions are being regenerated'),
       ...authErrors,
-      ...errorResponses({ 409: '`archived`, or `conflict`: being recorded or processed', 503: 'The media processor is unavailable; nothing changed' }),
+      ...errorResponses({ 409: '`archived`, or `conflict`: being recorded or processed', 413: '`payload_too_large`: body over 64 KiB', 503: 'The media processor is unavailable; nothing changed' }),
     },
   }),
   async (c) => {

@@ -9,7 +9,7 @@ import { getConsent } from '../db/consents';
 import { AppError } from '../errors';
 import { publicSegments, type TranscriptContent } from '../transcripts/content';
 import { readTranscript, saveTranscript } from '../transcripts/store';
-import { authErrors, IdParams, json, security } from './schemas';
+import { authErrors, errorResponses, IdParams, json, security } from './schemas';
 import { createRouter } from './router';
 
 export const TranscriptSchema = z
@@ -58,7 +58,7 @@ transcriptRoutes.openapi(
     summary: 'Store a transcript (admin or service)',
     security,
     request: { params: IdParams, body: { content: { 'application/json': { schema: TranscriptSchema.omit({ recordingId: true }) } }, required: true } },
-    responses: { 200: json(TranscriptSchema, 'Stored'), ...authErrors },
+    responses: { 200: json(TranscriptSchema, 'Stored'), ...authErrors, ...errorResponses({ 413: '`payload_too_large`: body over 5 MiB' }) },
   }),
   async (c) => {
     const { id } = c.req.valid('param');

@@ -1,6 +1,9 @@
 import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from 'jose';
+import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { settleAudit } from '../support/audit';
+import { flushDeniedAuth } from '../../src/compliance/denied-auth';
+import { createDb } from '../../src/context';
+import { settleAudit, testLedger } from '../support/audit';
 import { API_KEY, call, tokenFor } from '../support/auth';
 import { TEST_SECRETS } from '../support/secrets';
 
@@ -68,13 +71,17 @@ describe('authentication', () => {
     await expectUnauthorized(await consent(bearer(await tokenFor('eve', undefined, { role: 'root' }))));
   });
 
-  it('audits every denied authentication', async () => {
-    await consent(bearer('garbage-token-for-audit'));
+  it('audits denied authentications: counted per address, written once the minute is over', async () => {
+    const source = '192.0.2.71';
+    await consent({ ...bearer('garbage-token-for-audit'), 'cf-connecting-ip': source });
+    await consent({ 'cf-connecting-ip': source });
+    await flushDeniedAuth(createDb(env.DB), testLedger, new Date(Date.now() + 66_000));
     await settleAudit();
-    const res = await call('/api/v1/audit?action=auth.denied&limit=5', { headers: { 'x-api-key': API_KEY } });
-    const body = (await res.json()) as { items: { outcome: string; details: { reason: string } }[] };
-    expect(body.items.length).toBeGreaterThan(0);
-    expect(body.items[0]!.outcome).toBe('denied');
+    const res = await call('/api/v1/audit?action=auth.denied&limit=50', { headers: { 'x-api-key': API_KEY } });
+    const body = (await res.json()) as { items: { outcome: string; actor: string; details: { source: string; count: number; reasons: Record<string, number> } }[] };
+    const events = body.items.filter((e) => e.details.source === source);
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ outcome: 'denied', actor: 'anonymous', details: { count: 2, reasons: { ERR_JWT_MALFORMED: 1, 'missing credentials': 1 } } });
   });
 });
 
