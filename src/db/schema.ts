@@ -288,7 +288,9 @@ export const webhookDeadLetters = sqliteTable(
     replayedBy: text('replayed_by'),
   },
   (t) => [index('webhook_dead_letters_failed_idx').on(t.failedAt, t.id)],
+);
 
+/**
  * Denied authentications, counted per client address, minute and reason instead of one audit
  * event each (a flood without credentials must not cost an audit append per request). Once its
  * minute is over, an address's rows become one `auth.denied` audit event with the count and are
