@@ -3,6 +3,7 @@
 // Runtime types generated with workerd@1.20261102.1 2026-11-01 nodejs_compat
 interface __BaseEnv_Env {
 	RECORDINGS: R2Bucket;
+	METRICS_EVENTS: AnalyticsEngineDataset;
 	DB: D1Database;
 	MEDIA_QUEUE: Queue;
 	MEDIA_DLQ: Queue;
@@ -35,6 +36,7 @@ interface __BaseEnv_Env {
 	LIVE_REGISTRY: DurableObjectNamespace /* LiveRegistry */;
 	FFMPEG_CONTAINER: DurableObjectNamespace /* FfmpegContainer */;
 	AUDIT_SEQUENCER: DurableObjectNamespace /* AuditSequencer */;
+	FLEET_METRICS: DurableObjectNamespace /* FleetMetrics */;
 }
 declare namespace Cloudflare {
 	interface Env extends __BaseEnv_Env {}

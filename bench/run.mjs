@@ -4,7 +4,7 @@ import { cpus } from 'node:os';
 import path from 'node:path';
 
 const dir = import.meta.dirname;
-const suites = ['recordings.mjs', 'storage-providers.mjs', 'ffmpeg-engines.mjs', 'live-throughput.mjs', 'compliance.mjs', 'transcription.mjs'].filter((f) => existsSync(path.join(dir, f)));
+const suites = ['recordings.mjs', 'storage-providers.mjs', 'ffmpeg-engines.mjs', 'live-throughput.mjs', 'compliance.mjs', 'transcription.mjs', 'audit.mjs'].filter((f) => existsSync(path.join(dir, f)));
 const only = process.argv.slice(2);
 const sections = [`# Benchmarks\n\n${new Date().toISOString()} · ${cpus().length} cores · ${cpus()[0]?.model ?? ''}\n`];
 for (const file of suites) {

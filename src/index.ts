@@ -14,6 +14,7 @@ export default {
 } satisfies ExportedHandler<Bindings>;
 
 export { AuditSequencer } from '../durable-objects/audit-sequencer';
+export { FleetMetrics } from '../durable-objects/fleet-metrics';
 export { LiveCall } from '../durable-objects/live-call';
 export { LiveConnection } from '../durable-objects/live-connection';
 export { LiveRegistry } from '../durable-objects/live-registry';

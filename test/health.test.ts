@@ -1,6 +1,8 @@
 import { env } from 'cloudflare:test';
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app';
+import type { FleetMetricsNamespace } from '../src/observability/metrics';
 import { API_KEY, as, call } from './support/auth';
 
 type Health = { status: string; checkedAt: string; depth: string; checks: Record<'storage' | 'database' | 'queue' | 'ffmpeg', { status: string }> };
@@ -22,6 +24,11 @@ function countedBucket(bucket: R2Bucket) {
 }
 
 const context = { waitUntil() {}, passThroughOnException() {}, props: {} } as unknown as ExecutionContext;
+
+type Family = { name: string; type: string; metrics: { labels?: Record<string, string>; value?: string; buckets?: Record<string, string>; count?: string }[] };
+const scrape = async (): Promise<Family[]> => parsePrometheusTextFormat(await (await call('/metrics', { headers: { 'x-api-key': API_KEY } })).text()) as Family[];
+const requestsOf = (families: Family[], route: string) =>
+  families.find((f) => f.name === 'http_requests_total')!.metrics.filter((m) => m.labels?.route === route && m.labels?.status === '200').reduce((n, m) => n + Number(m.value), 0);
 
 describe('health and metrics', () => {
   it('answers /health without credentials, with real storage and database checks', async () => {
@@ -80,5 +87,21 @@ describe('health and metrics', () => {
     expect(text).toContain('# TYPE http_requests_total counter');
     expect(text).toMatch(/http_requests_total\{[^}]*route="\/health"[^}]*status="200"/);
     expect(text).toContain('# TYPE http_request_duration_seconds histogram');
+  });
+
+  it('renders the fleet: increments handed over by another isolate add up, a hand-over sent twice counts once, and the text parses', async () => {
+    await call('/health');
+    const before = requestsOf(await scrape(), '/health');
+    expect(before).toBeGreaterThan(0);
+    const store = (env.FLEET_METRICS as unknown as FleetMetricsNamespace).getByName('fleet');
+    const otherIsolate = [{ name: 'http_requests_total', labels: { route: '/health', method: 'GET', status: '200' }, value: 5 }];
+    expect(await store.add('batch-from-another-isolate', otherIsolate), 'first hand-over').toBe(true);
+    expect(await store.add('batch-from-another-isolate', otherIsolate), 'repeated hand-over').toBe(false);
+    const families = await scrape();
+    expect(requestsOf(families, '/health')).toBe(before + 5);
+    const duration = families.find((f) => f.name === 'http_request_duration_seconds')!;
+    expect(duration.type).toBe('HISTOGRAM');
+    expect(duration.metrics.some((m) => m.buckets !== undefined && Object.keys(m.buckets).length >= 12), JSON.stringify(duration.metrics[0])).toBe(true);
+    expect(families.find((f) => f.name === 'recordings')?.type).toBe('GAUGE');
   });
 });

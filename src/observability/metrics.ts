@@ -1,55 +1,96 @@
 /**
- * Prometheus metrics. Counters and histograms live in this isolate's memory (each isolate is
- * one scrape target's worth, labelled `isolate`); gauges that must be global (recordings by
- * status and tier) are read from D1 at scrape time. For fleet-wide request metrics in production
- * use Workers Analytics; this endpoint is what a Prometheus-based operator expects to scrape.
+ * Prometheus metrics that are the same whichever isolate is scraped. Each isolate counts in memory
+ * and hands its increments, after a response (`waitUntil`), to the one `FleetMetrics` Durable
+ * Object, which adds them up (each hand-over has an id, so a retried one counts once); `/metrics`
+ * renders those totals plus gauges read from D1 at scrape time. In production every request is also
+ * a data point in Workers Analytics Engine (`METRICS_EVENTS`), for dashboards and SQL over the fleet.
  */
+import type { FleetMetrics } from '../../durable-objects/fleet-metrics';
+
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
-/** Random values are not allowed at global scope in Workers: the id is made on first render. */
-let isolateId: string | undefined;
 
 type Labels = Record<string, string>;
-const key = (labels: Labels) => JSON.stringify(Object.entries(labels).sort(([a], [b]) => a.localeCompare(b)));
 
-class Counter {
-  readonly values = new Map<string, { labels: Labels; value: number }>();
-  constructor(readonly name: string, readonly help: string) {}
-  inc(labels: Labels, by = 1) {
-    const k = key(labels);
-    const entry = this.values.get(k) ?? { labels, value: 0 };
-    entry.value += by;
-    this.values.set(k, entry);
-  }
+/** One counter increment: histograms send their buckets, `_sum` and `_count` as such. */
+export interface Sample {
+  name: string;
+  labels: Labels;
+  value: number;
 }
 
-class Histogram {
-  readonly values = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
-  constructor(readonly name: string, readonly help: string) {}
-  observe(labels: Labels, seconds: number) {
-    const k = key(labels);
-    const entry = this.values.get(k) ?? { labels, counts: BUCKETS.map(() => 0), sum: 0, count: 0 };
-    BUCKETS.forEach((b, i) => {
-      if (seconds <= b) entry.counts[i]!++;
-    });
-    entry.sum += seconds;
-    entry.count++;
-    this.values.set(k, entry);
+const FAMILIES = {
+  http_requests_total: { type: 'counter', help: 'HTTP requests by route, method and status' },
+  http_request_duration_seconds: { type: 'histogram', help: 'HTTP request duration by route, method and status' },
+  recording_upload_bytes_total: { type: 'counter', help: 'Plaintext audio bytes accepted by uploads and live calls' },
+  recording_download_bytes_total: { type: 'counter', help: 'Plaintext audio bytes served by downloads and streams' },
+} as const;
+
+type CounterName = 'http_requests_total' | 'recording_upload_bytes_total' | 'recording_download_bytes_total';
+
+const key = (name: string, labels: Labels) => `${name}\u0000${JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)))}`;
+/** Increments not yet handed to the fleet store, by sample key. */
+const pending = new Map<string, Sample>();
+
+function add(name: string, labels: Labels, by: number) {
+  const k = key(name, labels);
+  const sample = pending.get(k) ?? { name, labels, value: 0 };
+  sample.value += by;
+  pending.set(k, sample);
+}
+
+class Counter {
+  constructor(private readonly name: CounterName) {}
+  inc(labels: Labels, by = 1) {
+    add(this.name, labels, by);
   }
 }
 
 export const metrics = {
-  requests: new Counter('http_requests_total', 'HTTP requests by route, method and status'),
-  duration: new Histogram('http_request_duration_seconds', 'HTTP request duration by route, method and status'),
-  uploadBytes: new Counter('recording_upload_bytes_total', 'Plaintext audio bytes accepted by uploads and live calls'),
-  downloadBytes: new Counter('recording_download_bytes_total', 'Plaintext audio bytes served by downloads and streams'),
+  requests: new Counter('http_requests_total'),
+  duration: {
+    observe(labels: Labels, seconds: number) {
+      for (const bucket of BUCKETS) if (seconds <= bucket) add('http_request_duration_seconds_bucket', { ...labels, le: String(bucket) }, 1);
+      add('http_request_duration_seconds_bucket', { ...labels, le: '+Inf' }, 1);
+      add('http_request_duration_seconds_sum', labels, seconds);
+      add('http_request_duration_seconds_count', labels, 1);
+    },
+  },
+  uploadBytes: new Counter('recording_upload_bytes_total'),
+  downloadBytes: new Counter('recording_download_bytes_total'),
 };
 
-const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
-const fmt = (labels: Labels) => {
-  isolateId ??= crypto.randomUUID().slice(0, 8);
-  const all = { ...labels, isolate: isolateId };
-  return `{${Object.entries(all).map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}`;
-};
+export type FleetMetricsNamespace = DurableObjectNamespace<FleetMetrics>;
+const fleetStore = (namespace: DurableObjectNamespace) => (namespace as unknown as FleetMetricsNamespace).getByName('fleet');
+let handing = false;
+
+/**
+ * Hand this isolate's increments to the fleet store. One hand-over at a time per isolate; what is
+ * counted meanwhile goes with the next. A failed hand-over puts its increments back.
+ */
+export async function flushMetrics(namespace: DurableObjectNamespace): Promise<void> {
+  if (handing || pending.size === 0) return;
+  handing = true;
+  try {
+    while (pending.size > 0) {
+      const samples = [...pending.values()];
+      pending.clear();
+      const batchId = crypto.randomUUID();
+      try {
+        await fleetStore(namespace).add(batchId, samples);
+      } catch (error) {
+        for (const s of samples) add(s.name, s.labels, s.value);
+        throw error;
+      }
+    }
+  } finally {
+    handing = false;
+  }
+}
+
+/** The fleet's totals. */
+export function fleetTotals(namespace: DurableObjectNamespace): Promise<Sample[]> {
+  return fleetStore(namespace).totals();
+}
 
 /** Gauges computed from the database at scrape time. */
 export interface Gauge {
@@ -58,19 +99,21 @@ export interface Gauge {
   samples: { labels: Labels; value: number }[];
 }
 
-/** Render everything in the Prometheus text exposition format (version 0.0.4). */
-export function renderPrometheus(gauges: Gauge[]): string {
+const escape = (v: string) => v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+const fmt = (labels: Labels) => {
+  const entries = Object.entries(labels);
+  return entries.length ? `{${entries.map(([k, v]) => `${k}="${escape(v)}"`).join(',')}}` : '';
+};
+
+/** Render totals and gauges in the Prometheus text exposition format (version 0.0.4). */
+export function renderPrometheus(totals: Sample[], gauges: Gauge[]): string {
   const out: string[] = [];
-  for (const c of [metrics.requests, metrics.uploadBytes, metrics.downloadBytes]) {
-    out.push(`# HELP ${c.name} ${c.help}`, `# TYPE ${c.name} counter`);
-    for (const { labels, value } of c.values.values()) out.push(`${c.name}${fmt(labels)} ${value}`);
-  }
-  const h = metrics.duration;
-  out.push(`# HELP ${h.name} ${h.help}`, `# TYPE ${h.name} histogram`);
-  for (const { labels, counts, sum, count } of h.values.values()) {
-    BUCKETS.forEach((b, i) => out.push(`${h.name}_bucket${fmt({ ...labels, le: String(b) })} ${counts[i]}`));
-    out.push(`${h.name}_bucket${fmt({ ...labels, le: '+Inf' })} ${count}`);
-    out.push(`${h.name}_sum${fmt(labels)} ${sum}`, `${h.name}_count${fmt(labels)} ${count}`);
+  for (const [family, { type, help }] of Object.entries(FAMILIES)) {
+    out.push(`# HELP ${family} ${help}`, `# TYPE ${family} ${type}`);
+    const own = totals.filter((s) => (type === 'histogram' ? s.name.startsWith(`${family}_`) : s.name === family));
+    // A histogram's series in the order the format wants: buckets by le, then sum and count.
+    own.sort((a, b) => (a.name === b.name ? Number(a.labels.le === '+Inf' ? Infinity : a.labels.le) - Number(b.labels.le === '+Inf' ? Infinity : b.labels.le) : a.name < b.name ? -1 : 1));
+    for (const s of own) out.push(`${s.name}${fmt(s.labels)} ${s.value}`);
   }
   for (const g of gauges) {
     out.push(`# HELP ${g.name} ${g.help}`, `# TYPE ${g.name} gauge`);

@@ -3,7 +3,7 @@
  * the deep checks (storage round trip, FFmpeg probe), cached too (src/observability/health.ts).
  * Any check down makes the status `degraded` (the contract's two values are `ok` and `degraded`);
  * the answer is 503 when storage or the database is down, and 200 when only the queue or FFmpeg
- * is. `GET /metrics` serves Prometheus text to admins.
+ * is. `GET /metrics` serves the fleet's Prometheus text to admins.
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
@@ -11,7 +11,7 @@ import { authenticateRequest, requireAuth, requireRole } from '../auth/middlewar
 import type { AppEnv } from '../context';
 import { AppError } from '../errors';
 import { checkHealth } from '../observability/health';
-import { renderPrometheus, type Gauge } from '../observability/metrics';
+import { fleetTotals, flushMetrics, renderPrometheus, type Gauge } from '../observability/metrics';
 import { errorResponses, security } from './schemas';
 import { createRouter } from './router';
 
@@ -80,6 +80,8 @@ healthRoutes.openapi(
         samples: rows.map((r) => ({ labels: { status: r.status, tier: r.tier }, value: Number(r.n) })),
       },
     ];
-    return c.text(renderPrometheus(gauges), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
+    // This isolate's own increments first, so that a scrape right after a request sees it.
+    await flushMetrics(c.env.FLEET_METRICS);
+    return c.text(renderPrometheus(await fleetTotals(c.env.FLEET_METRICS), gauges), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });
   },
 );
