@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { CONTAINER_NAME_RULE, InvalidConnectionString, isValidContainerName, parseConnectionString } from './storage/azure-connection.ts';
-import { base64ToBytes } from './encoding';
+import { base64ToBytes } from './encoding.ts';
 
 /** Secrets and optional settings that `wrangler types` cannot see (they live in .dev.vars or `wrangler secret`). */
 export interface Secrets {

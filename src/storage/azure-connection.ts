@@ -5,7 +5,7 @@
  * it is built directly. This module imports nothing: config.ts imports it, and Node loads it with
  * type stripping, so it must stay erasable TypeScript without dependencies.
  */
-import { base64ToBytes } from '../encoding';
+import { base64ToBytes } from '../encoding.ts';
 
 export interface AzureConnection {
   accountName: string;
