@@ -420,12 +420,22 @@ describe('every route of the contract, once, as a plain HTTP client', () => {
 
   it('audit (admin/auditor): events of the contract’s shape; verify over the chain; users get 403', async () => {
     const auditor = await bearer('http-auditor', 'auditor');
-    const res = await fetch(api(`/audit?recordingId=${id}`), { headers: auditor });
-    expect(res.status).toBe(200);
-    const { items } = (await res.json()) as { items: Record<string, unknown>[] };
+    // Events reach the log through the audit sequencer after each answer (within 5 s).
+    let items: Record<string, unknown>[] = [];
+    await expect
+      .poll(async () => {
+        const res = await fetch(api(`/audit?recordingId=${id}`), { headers: auditor });
+        expect(res.status).toBe(200);
+        items = ((await res.json()) as { items: Record<string, unknown>[] }).items;
+        return items.map((e) => e.action);
+      }, { timeout: 10_000, interval: 250 })
+      .toEqual(expect.arrayContaining(['recording.create', 'recording.read', 'recording.archive', 'recording.legal_hold']));
     for (const field of ['id', 'at', 'actor', 'action', 'recordingId', 'outcome', 'hash', 'prevHash']) expect(items[0], field).toHaveProperty(field);
     expect(items.map((e) => e.action)).toEqual(expect.arrayContaining(['recording.create', 'recording.read', 'recording.archive', 'recording.legal_hold']));
     expect(items.some((e) => e.outcome === 'denied')).toBe(true);
+    // Verify reports events that no checkpoint covers as not ok: an admin writes one first.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    expect((await fetch(api('/audit/checkpoints'), { method: 'POST', headers: admin })).status).toBe(201);
     const verify = (await (await fetch(api('/audit/verify'), { headers: admin })).json()) as Record<string, unknown>;
     expect(verify).toMatchObject({ ok: true, firstBadId: null });
     expect(typeof verify.checked).toBe('number');

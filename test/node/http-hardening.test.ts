@@ -58,12 +58,15 @@ function chunkedRequest(url: string, method: string, headers: Record<string, str
     socket.on('connect', () => {
       socket.write(`${head.join('\r\n')}\r\n\r\n`);
       let sent = 0;
+      // Paced, one piece per tick of 2 ms, and stopped as soon as the answer starts: a server that
+      // answers 413 and closes while megabytes are still unread resets the connection, and the
+      // reset can discard the answer before this client reads it.
       const write = () => {
-        while (sent < bytes && !answered && !socket.destroyed) {
-          sent += 16 * 1024;
-          if (!socket.write(piece)) return void socket.once('drain', write);
-        }
-        if (!answered && !socket.destroyed) socket.write('0\r\n\r\n');
+        if (answered || socket.destroyed || received.length > 0) return;
+        if (sent >= bytes) return void socket.write('0\r\n\r\n');
+        sent += 16 * 1024;
+        socket.write(piece);
+        setTimeout(write, 2);
       };
       write();
     });

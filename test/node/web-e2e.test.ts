@@ -321,13 +321,13 @@ describe('web app in Chromium', () => {
     needsRecording();
     await page.getByRole('link', { name: 'Recordings', exact: true }).click();
     const rows = page.locator('tr[data-recording-id]');
-    await page.getByLabel('Search transcripts').fill('Moment ORDER');
+    await page.getByRole('searchbox', { name: 'Search transcripts' }).fill('Moment ORDER');
     await page.getByRole('button', { name: 'Search' }).click();
     await expect.poll(async () => rows.evaluateAll((found) => found.map((row) => row.getAttribute('data-recording-id')))).toContain(call.recordingId);
-    await page.getByLabel('Search transcripts').fill('moment zeppelin');
+    await page.getByRole('searchbox', { name: 'Search transcripts' }).fill('moment zeppelin');
     await page.getByRole('button', { name: 'Search' }).click();
     await expect.poll(() => page.locator('.empty').textContent()).toMatch(/No recordings whose transcript contains “moment zeppelin”/);
-    await page.getByLabel('Search transcripts').fill('');
+    await page.getByRole('searchbox', { name: 'Search transcripts' }).fill('');
     await page.getByRole('button', { name: 'Search' }).click();
     await expect.poll(() => rows.count()).toBeGreaterThanOrEqual(1);
   });
