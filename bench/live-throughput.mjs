@@ -198,7 +198,7 @@ async function storageRuns(storage, { runs, seconds, slowSeconds, onLine }) {
   const { tokenFor } = await import('../test/live/wrangler-dev.ts');
   const { TEST_SECRETS } = await import('../test/support/secrets.ts');
   // FFMPEG_URL points at a closed port: finished recordings fail their processing at once instead of waiting for a container.
-  const vars = { ...TEST_SECRETS, ENVIRONMENT: 'test', LOG_LEVEL: 'error', FFMPEG_URL: 'http://127.0.0.1:9' };
+  const vars = { ...TEST_SECRETS, ENVIRONMENT: 'test', RATE_LIMIT_DISABLED: 'true', LOG_LEVEL: 'error', FFMPEG_URL: 'http://127.0.0.1:9' };
   const server = await startWrangler({ config: CONFIG, migrate: true, persist, vars });
   const ctx = { url: server.url, WebSocket, tokenFor };
   const rows = [];
