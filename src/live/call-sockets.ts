@@ -11,6 +11,7 @@ import { decodePlainFrame, encodePlainEvent } from './plain-protocol';
 import { liveError, type CallEvent, type LiveCommand } from './protocol';
 import type { CallOwner, CallRecorder } from './call-recorder';
 import { QUEUE_LIMITS } from './connection';
+import { SocketAttachments } from './socket-attachments';
 
 /** What the Worker hands over with the upgrade (built by the Worker, never taken from the client). */
 export interface CallSocketRequest {
@@ -43,7 +44,7 @@ interface Queued {
 const MAX_BATCH_COMMANDS = 256;
 
 export class CallSockets {
-  private readonly attachments = new Map<WebSocket, Attachment>();
+  private readonly attachments = new SocketAttachments<Attachment>();
   private queue: Queued[] = [];
   private queuedBytes = 0;
   private busy = false;
@@ -56,7 +57,7 @@ export class CallSockets {
   async accept(request: CallSocketRequest): Promise<Response> {
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
-    this.save(server, { principal: request.principal, expiresAtMs: request.expiresAtMs, callId: request.callId, started: false });
+    this.attachments.save(server, { principal: request.principal, expiresAtMs: request.expiresAtMs, callId: request.callId, started: false });
     await this.armExpiry();
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -69,7 +70,7 @@ export class CallSockets {
   async armExpiry(): Promise<void> {
     let next = Infinity;
     for (const ws of this.ctx.getWebSockets()) {
-      const { expiresAtMs } = this.attachment(ws);
+      const { expiresAtMs } = this.attachments.get(ws);
       if (expiresAtMs !== null && expiresAtMs > Date.now()) next = Math.min(next, expiresAtMs);
     }
     if (next !== Infinity && ((await this.ctx.storage.getAlarm()) ?? Infinity) > next) await this.ctx.storage.setAlarm(next);
@@ -78,20 +79,6 @@ export class CallSockets {
   /** At the alarm: close the sockets whose token has expired. */
   closeExpired(): void {
     for (const ws of this.ctx.getWebSockets()) this.expired(ws);
-  }
-
-  private attachment(ws: WebSocket): Attachment {
-    let attachment = this.attachments.get(ws);
-    if (!attachment) {
-      attachment = ws.deserializeAttachment() as Attachment;
-      this.attachments.set(ws, attachment);
-    }
-    return attachment;
-  }
-
-  private save(ws: WebSocket, attachment: Attachment): void {
-    this.attachments.set(ws, attachment);
-    ws.serializeAttachment(attachment);
   }
 
   private send(ws: WebSocket, event: CallEvent): void {
@@ -104,7 +91,7 @@ export class CallSockets {
 
   /** True (and the socket told and closed) once its token has expired. */
   private expired(ws: WebSocket): boolean {
-    const attachment = this.attachment(ws);
+    const attachment = this.attachments.get(ws);
     if (attachment.expiresAtMs === null || Date.now() < attachment.expiresAtMs) return false;
     this.send(ws, liveError('unauthorized', 'The token has expired; connect again with a fresh one (calls resume from nextSequence)', attachment.callId));
     try {
@@ -117,14 +104,14 @@ export class CallSockets {
 
   message(ws: WebSocket, message: string | ArrayBuffer): void {
     if (this.expired(ws)) return;
-    const attachment = this.attachment(ws);
+    const attachment = this.attachments.get(ws);
     const { callId } = attachment;
     const command = decodePlainFrame(message);
     if ('type' in command) return this.send(ws, { ...command, callId });
     if (command.kind === 'start') {
       if (command.fields.callId !== callId) return this.send(ws, liveError('wrong_call', `This connection records call ${callId} (named at the upgrade)`, command.fields.callId));
       // Set before the answer, so that chunks sent right behind the start are taken.
-      if (!attachment.started) this.save(ws, { ...attachment, started: true });
+      if (!attachment.started) this.attachments.save(ws, { ...attachment, started: true });
     } else if (!attachment.started) {
       return this.send(ws, liveError('not_started', `Send start before ${command.kind === 'chunk' ? 'any chunk' : command.kind}`, callId));
     } else if (command.kind !== 'chunk' && command.callId !== undefined && command.callId !== callId) {
@@ -144,18 +131,18 @@ export class CallSockets {
     this.busy = true;
     while (this.queue.length > 0) {
       // One principal per batch (sockets of one owner may carry tokens of different roles).
-      const role = this.attachment(this.queue[0]!.ws).principal.role;
+      const role = this.attachments.get(this.queue[0]!.ws).principal.role;
       let count = 0;
-      while (count < this.queue.length && count < MAX_BATCH_COMMANDS && this.attachment(this.queue[count]!.ws).principal.role === role) count++;
+      while (count < this.queue.length && count < MAX_BATCH_COMMANDS && this.attachments.get(this.queue[count]!.ws).principal.role === role) count++;
       const batch = this.queue.splice(0, count);
       for (const item of batch) if (item.command.kind === 'chunk') this.queuedBytes -= item.command.data.length;
-      const owner = this.attachment(batch[0]!.ws).principal;
+      const owner = this.attachments.get(batch[0]!.ws).principal;
       const answers = await this.recorder.execute(owner, CALL_HOLDS_SOCKET, batch.map((item) => item.command));
       batch.forEach((item, i) => {
-        const events = answers[i] ?? [liveError('internal', 'The call gave no answer; send again what has no ack', this.attachment(item.ws).callId)];
-        const attachment = this.attachment(item.ws);
+        const events = answers[i] ?? [liveError('internal', 'The call gave no answer; send again what has no ack', this.attachments.get(item.ws).callId)];
+        const attachment = this.attachments.get(item.ws);
         const ended = events.some((event) => event.type === 'stopped') || (item.command.kind === 'start' && events[0]?.type === 'error');
-        if (ended && attachment.started) this.save(item.ws, { ...attachment, started: false });
+        if (ended && attachment.started) this.attachments.save(item.ws, { ...attachment, started: false });
         for (const event of events) this.send(item.ws, event.type === 'error' && event.callId === undefined ? { ...event, callId: attachment.callId } : event);
       });
     }
@@ -165,15 +152,15 @@ export class CallSockets {
   /** Events of a call that an alarm ended, for the sockets that carry it. */
   deliver(events: CallEvent[]): void {
     for (const ws of this.ctx.getWebSockets()) {
-      const attachment = this.attachment(ws);
+      const attachment = this.attachments.get(ws);
       if (!attachment.started) continue;
       for (const event of events) if (event.type !== 'error') this.send(ws, event);
-      if (events.some((event) => event.type === 'stopped')) this.save(ws, { ...attachment, started: false });
+      if (events.some((event) => event.type === 'stopped')) this.attachments.save(ws, { ...attachment, started: false });
     }
   }
 
   close(ws: WebSocket, code: number): void {
-    this.attachments.delete(ws);
+    this.attachments.forget(ws);
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code, 'closing');
     } catch {

@@ -21,6 +21,7 @@ import { ENGINE_IO, SocketIoDecoder, connectErrorFrames, connectFrames, eventCom
 import type { LiveCall } from '../../durable-objects/live-call';
 import type { CallOwner } from './call-recorder';
 import { bytesToBase64Url } from '../encoding';
+import { SocketAttachments } from './socket-attachments';
 
 export type LiveProtocol = 'plain' | 'socketio';
 
@@ -73,7 +74,7 @@ const CONNECT_TIMEOUT_MS = 45_000;
 const randomId = () => bytesToBase64Url(crypto.getRandomValues(new Uint8Array(15)));
 
 export class ConnectionSockets {
-  private readonly attachments = new Map<WebSocket, Attachment>();
+  private readonly attachments = new SocketAttachments<Attachment>();
   private readonly decoders = new Map<WebSocket, SocketIoDecoder>();
   private readonly stubs = new Map<string, DurableObjectStub<LiveCall>>();
   private readonly queues = new Map<string, CommandQueue>();
@@ -102,7 +103,7 @@ export class ConnectionSockets {
       attachment.connected = false;
       server.send(openFrame(attachment.sid));
     }
-    this.save(server, attachment);
+    this.attachments.save(server, attachment);
     await this.scheduleAlarm();
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -111,7 +112,7 @@ export class ConnectionSockets {
   private async scheduleAlarm(): Promise<void> {
     let next = Infinity;
     for (const ws of this.ctx.getWebSockets()) {
-      const attachment = this.attachment(ws);
+      const attachment = this.attachments.get(ws);
       if (attachment.protocol === 'socketio') next = Math.min(next, Date.now() + ENGINE_IO.pingIntervalMs);
       // An expired socket is already closed (see expired).
       if (attachment.expiresAtMs !== null && attachment.expiresAtMs > Date.now()) next = Math.min(next, attachment.expiresAtMs);
@@ -134,29 +135,15 @@ export class ConnectionSockets {
     return true;
   }
 
-  private attachment(ws: WebSocket): Attachment {
-    let attachment = this.attachments.get(ws);
-    if (!attachment) {
-      attachment = ws.deserializeAttachment() as Attachment;
-      this.attachments.set(ws, attachment);
-    }
-    return attachment;
-  }
-
-  private save(ws: WebSocket, attachment: Attachment): void {
-    this.attachments.set(ws, attachment);
-    ws.serializeAttachment(attachment);
-  }
-
   async message(ws: WebSocket, message: string | ArrayBuffer): Promise<void> {
-    const attachment = this.attachment(ws);
+    const attachment = this.attachments.get(ws);
     if (this.expired(ws, attachment)) return;
     if (attachment.protocol === 'plain') await this.plainMessage(ws, attachment, message);
     else await this.socketIoMessage(ws, attachment, message);
   }
 
   close(ws: WebSocket, code: number): void {
-    this.attachments.delete(ws);
+    this.attachments.forget(ws);
     this.decoders.delete(ws);
     try {
       ws.close(code === 1005 || code === 1006 ? 1000 : code, 'closing');
@@ -169,7 +156,7 @@ export class ConnectionSockets {
   /** Token expiry closes its socket; Socket.IO heartbeat: ping every pingInterval, drop sockets that never connected the namespace. */
   async alarm(): Promise<void> {
     for (const ws of this.ctx.getWebSockets()) {
-      const attachment = this.attachment(ws);
+      const attachment = this.attachments.get(ws);
       if (this.expired(ws, attachment) || attachment.protocol !== 'socketio') continue;
       if (!attachment.connected && Date.now() - attachment.openedMs > CONNECT_TIMEOUT_MS) {
         ws.close(1008, 'no namespace connect');
@@ -183,13 +170,13 @@ export class ConnectionSockets {
   /** Events from a call that ended by itself (idle or maximum duration), for the socket(s) that carried it. */
   deliver(events: CallEvent[]): void {
     for (const ws of this.ctx.getWebSockets()) {
-      const attachment = this.attachment(ws);
+      const attachment = this.attachments.get(ws);
       for (const event of events) {
         if (attachment.protocol === 'socketio') {
           if (attachment.connected) for (const frame of eventFrames(event)) this.send(ws, frame);
         } else if (event.type !== 'error' && attachment.callId === event.callId) {
           this.send(ws, encodePlainEvent(event));
-          if (event.type === 'stopped') this.save(ws, { ...attachment, callId: null });
+          if (event.type === 'stopped') this.attachments.save(ws, { ...attachment, callId: null });
         }
       }
     }
@@ -284,11 +271,11 @@ export class ConnectionSockets {
         return reply([liveError('wrong_call', `This connection records call ${attachment.callId}; stop it or open another connection`, callId)]);
       }
       // Bound before the answer, so that chunks sent right behind the start follow it to the same call.
-      this.save(ws, { ...attachment, callId });
+      this.attachments.save(ws, { ...attachment, callId });
       void this.forward(owner, callId, command).then((events) => {
         if (events[0]?.type === 'error') {
-          const current = this.attachment(ws);
-          if (current.callId === callId) this.save(ws, { ...current, callId: null });
+          const current = this.attachments.get(ws);
+          if (current.callId === callId) this.attachments.save(ws, { ...current, callId: null });
         }
         reply(events);
       });
@@ -301,8 +288,8 @@ export class ConnectionSockets {
     }
     void this.forward(owner, callId, command).then((events) => {
       if (events.some((event) => event.type === 'stopped')) {
-        const current = this.attachment(ws);
-        if (current.callId === callId) this.save(ws, { ...current, callId: null });
+        const current = this.attachments.get(ws);
+        if (current.callId === callId) this.attachments.save(ws, { ...current, callId: null });
       }
       reply(events);
     });
@@ -359,8 +346,8 @@ export class ConnectionSockets {
   private async connectNamespace(ws: WebSocket, attachment: Attachment, nsp: string, auth: unknown): Promise<void> {
     const refuse = (namespace: string, message: string, code: string) => {
       for (const frame of connectErrorFrames(namespace, message, code)) this.send(ws, frame);
-      const failedConnects = (this.attachment(ws).failedConnects ?? 0) + 1;
-      this.save(ws, { ...this.attachment(ws), failedConnects });
+      const failedConnects = (this.attachments.get(ws).failedConnects ?? 0) + 1;
+      this.attachments.save(ws, { ...this.attachments.get(ws), failedConnects });
       if (failedConnects >= MAX_FAILED_CONNECTS) ws.close(1008, 'too many failed connects');
     };
     if (nsp !== '/') return refuse(nsp, 'Invalid namespace', 'invalid_request');
@@ -378,8 +365,8 @@ export class ConnectionSockets {
       }
     }
     if (!principal) return refuse('/', 'Missing or invalid credentials', 'unauthorized');
-    const current = this.attachment(ws);
-    this.save(ws, { ...current, principal, expiresAtMs, connected: true });
+    const current = this.attachments.get(ws);
+    this.attachments.save(ws, { ...current, principal, expiresAtMs, connected: true });
     await this.scheduleAlarm();
     for (const frame of connectFrames(randomId())) this.send(ws, frame);
   }
