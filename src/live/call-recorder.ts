@@ -11,17 +11,18 @@
  * in the background, so that acks never wait for storage.
  */
 import { appendAudit, auditLedger } from '../compliance/audit-log';
+import type { AuditOutcome } from '../compliance/audit-format';
 import { emitEvent } from '../compliance/webhooks';
 import { getConfig, type Config } from '../config';
 import { createDb, type Bindings, type Database } from '../context';
 import { CHUNK_SIZE, TAG_SIZE } from '../crypto/chunked';
 import { KeyUnavailable, activeUserKey, newDataKey, wrapDataKey } from '../crypto/keys';
 import { getConsent } from '../db/consents';
-import { failLiveRecording, finishLiveRecording, insertLiveRecording, reportLiveSize } from '../db/live-recordings';
+import { failLiveRecording, insertLiveRecording, reportLiveSize } from '../db/live-recordings';
 import { newRecordingId } from '../db/recordings';
-import { CONTENT_TYPES, SNIFF_BYTES, detectAudioFormat } from '../media/audio-format';
-import { enqueueProcessing } from '../media/jobs';
+import { SNIFF_BYTES, detectAudioFormat } from '../media/audio-format';
 import { describeError, type Logger } from '../observability/logger';
+import { assertMayRecord, commitRecording, MayNotRecord, recordingRow } from '../recordings/create';
 import { objectKeyFor } from '../recordings/upload';
 import { createBlobStore } from '../storage/select';
 import { CallKeys, sealersFor } from './call-keys';
@@ -163,15 +164,14 @@ export class CallRecorder {
     const { callId } = input.fields;
     const now = Date.now();
     const existing = this.store.state();
-    if (input.owner.role === 'auditor') {
-      await this.audit(input.owner, 'recording.live_start', existing?.recordingId ?? null, 'denied', { callId, reason: 'role' });
-      return [liveError('forbidden', 'Auditors may read metadata and the audit log, never record a call', callId)];
-    }
     if (existing && existing.phase !== 'recording') return [finished(existing)];
-    const consent = await getConsent(this.db, input.owner.id);
-    if (!consent.consents.recording) {
-      await this.audit(input.owner, 'recording.live_start', existing?.recordingId ?? null, 'denied', { callId, reason: 'consent' });
-      return [liveError('consent_required', 'The user has not consented to recording', callId)];
+    try {
+      // The same rule as an upload (src/recordings/create.ts); the owner of a call is its caller.
+      assertMayRecord(input.owner, input.owner.id, await getConsent(this.db, input.owner.id));
+    } catch (error) {
+      if (!(error instanceof MayNotRecord)) throw error;
+      await this.audit(input.owner, 'recording.live_start', existing?.recordingId ?? null, 'denied', { callId, reason: error.reason });
+      return [liveError(error.code as 'forbidden' | 'consent_required', error.message, callId)];
     }
     if (existing) {
       this.store.touch(now, input.connection);
@@ -194,22 +194,23 @@ export class CallRecorder {
       const format = input.fields.format;
       const startTime = new Date(now).toISOString();
       // Visible (status `recording`) from `started` on; the state below is what makes the call real.
-      await insertLiveRecording(this.db, {
-        id: recordingId,
-        callId,
-        userId: input.owner.id,
-        callerPhone: input.fields.callerPhone ?? null,
-        receiverPhone: input.fields.receiverPhone ?? null,
-        startTime,
-        format,
-        contentType: CONTENT_TYPES[format],
-        size: 0,
-        status: 'recording',
-        storageTier: 'hot',
-        legalHold: false,
-        createdAt: startTime,
-        updatedAt: startTime,
-      });
+      await insertLiveRecording(
+        this.db,
+        recordingRow({
+          id: recordingId,
+          callId,
+          userId: input.owner.id,
+          callerPhone: input.fields.callerPhone ?? null,
+          receiverPhone: input.fields.receiverPhone ?? null,
+          startTime,
+          endTime: null,
+          format,
+          size: 0,
+          status: 'recording',
+          object: null,
+          createdAt: startTime,
+        }),
+      );
       rowInserted = true;
       this.store.create({
         owner: input.owner.id,
@@ -441,41 +442,40 @@ export class CallRecorder {
     const pauses = this.store.pauses();
     const gaps = this.store.gaps();
     const objectKey = objectKeyFor(state.recordingId);
-    const outcome = await finishLiveRecording(this.db, state.recordingId, {
-      endTime: new Date(state.endedMs ?? Date.now()).toISOString(),
-      size: state.plaintextSize,
-      objectKey,
-      ciphertextSize: objectLength(state.sealedChunks, state.finalChunkSize! + TAG_SIZE),
-      wrappedDataKey: Buffer.from(state.wrappedKey),
-      keyVersion: state.keyVersion,
-      pauses: pauses.length > 0 ? pauses : null,
-      gaps: gaps.length > 0 ? gaps : null,
-    });
     const owner = { id: state.owner, role: state.ownerRole };
-    if (outcome === 'gone') {
+    const committed = await commitRecording(
+      {
+        db: this.db,
+        config: this.config,
+        mediaQueue: this.env.MEDIA_QUEUE,
+        webhookQueue: this.env.WEBHOOK_QUEUE,
+        audit: (event) => this.audit(owner, event.action, event.recordingId ?? null, event.outcome, event.details ?? {}),
+      },
+      {
+        source: 'live',
+        recordingId: state.recordingId,
+        callId: state.callId,
+        userId: state.owner,
+        endTime: new Date(state.endedMs ?? Date.now()).toISOString(),
+        size: state.plaintextSize,
+        object: {
+          objectKey,
+          ciphertextSize: objectLength(state.sealedChunks, state.finalChunkSize! + TAG_SIZE),
+          wrappedDataKey: Buffer.from(state.wrappedKey),
+          keyVersion: state.keyVersion,
+        },
+        pauses: pauses.length > 0 ? pauses : null,
+        gaps: gaps.length > 0 ? gaps : null,
+        details: { callId: state.callId, endReason: state.endReason, pauses: pauses.length, gaps: gaps.length },
+      },
+    );
+    if (committed === null) {
       await createBlobStore(this.env, this.config).delete(objectKey);
       await this.audit(owner, 'recording.live_discarded', state.recordingId, 'success', { callId: state.callId, reason: 'deleted during the call' });
-      return;
     }
-    await this.audit(owner, 'recording.create', state.recordingId, 'success', {
-      live: true,
-      callId: state.callId,
-      endReason: state.endReason,
-      size: state.plaintextSize,
-      pauses: pauses.length,
-      gaps: gaps.length,
-    });
-    await emitEvent({ queue: this.env.WEBHOOK_QUEUE, config: this.config }, 'recording.completed', {
-      recordingId: state.recordingId,
-      userId: state.owner,
-      callId: state.callId,
-      size: state.plaintextSize,
-      source: 'live',
-    });
-    await enqueueProcessing(this.env.MEDIA_QUEUE, state.recordingId);
   }
 
-  private async audit(owner: CallOwner, action: string, recordingId: string | null, outcome: 'success' | 'denied', details: Record<string, unknown>): Promise<void> {
+  private async audit(owner: CallOwner, action: string, recordingId: string | null, outcome: AuditOutcome, details: Record<string, unknown>): Promise<void> {
     await appendAudit(auditLedger(this.env, this.config), { actor: owner.id, actorRole: owner.role, action, recordingId, subjectUserId: owner.id, outcome, details }, this.log);
   }
 }

@@ -10,10 +10,13 @@
  * A socket lives no longer than its token: `start` is refused once `exp` has passed, and an
  * alarm closes the socket at that moment.
  */
+import { authenticate, credentialsExpireAt, credentialsFromSocketIoAuth, Unauthenticated } from '../auth/authenticate';
 import type { Principal } from '../auth/principal';
-import type { Bindings } from '../context';
+import { auditLedger } from '../compliance/audit-log';
+import { recordDeniedAuth } from '../compliance/denied-auth';
+import { getConfig } from '../config';
+import { createDb, type Bindings } from '../context';
 import { describeError, type Logger } from '../observability/logger';
-import { authenticateCredentials } from './authenticate';
 import { decodePlainFrame, encodePlainEvent } from './plain-protocol';
 import { liveError, type CallEvent, type LiveCommand } from './protocol';
 import { callStub } from './routing';
@@ -33,6 +36,8 @@ export interface ConnectionRequest {
   /** When the principal's token stops being valid (ms); null for an API key or no principal yet. */
   expiresAtMs: number | null;
   requestId: string;
+  /** The client's address (CF-Connecting-IP), for the audit of a refused Socket.IO connect. */
+  clientAddress: string;
 }
 
 export const CONNECTION_HEADER = 'x-live-connection';
@@ -43,6 +48,7 @@ interface Attachment {
   principal: { id: string; role: string } | null;
   expiresAtMs: number | null;
   requestId: string;
+  clientAddress: string;
   openedMs: number;
   /** Plain: the call this socket records (a binary frame names no call). */
   callId: string | null;
@@ -95,6 +101,7 @@ export class ConnectionSockets {
       principal: request.principal ? { id: request.principal.id, role: request.principal.role } : null,
       expiresAtMs: request.expiresAtMs,
       requestId: request.requestId,
+      clientAddress: request.clientAddress,
       openedMs: Date.now(),
       callId: null,
     };
@@ -354,14 +361,22 @@ export class ConnectionSockets {
     let principal = attachment.principal;
     let expiresAtMs = attachment.expiresAtMs;
     if (!principal) {
+      const config = getConfig(this.env);
+      const credentials = credentialsFromSocketIoAuth(auth);
       try {
-        const authenticated = await authenticateCredentials(this.env, auth, attachment.requestId, (work) => this.ctx.waitUntil(work));
-        principal = authenticated ? { id: authenticated.principal.id, role: authenticated.principal.role } : null;
-        expiresAtMs = authenticated?.expiresAtMs ?? null;
+        const authenticated = await authenticate(credentials, config);
+        principal = { id: authenticated.id, role: authenticated.role };
+        expiresAtMs = credentialsExpireAt(credentials, config);
       } catch (error) {
-        this.log.error('authentication failed to run', describeError(error));
-        for (const frame of connectErrorFrames('/', 'Authentication is temporarily unavailable', 'service_unavailable')) this.send(ws, frame);
-        return;
+        if (error instanceof Unauthenticated) {
+          this.log.info('authentication failed', { reason: error.reason, requestId: attachment.requestId });
+          const denial = { source: attachment.clientAddress, reason: error.reason, path: '/socket.io/' };
+          this.ctx.waitUntil(recordDeniedAuth(createDb(this.env.DB), auditLedger(this.env, config), denial).catch((e) => this.log.error('recording a denied connect failed', describeError(e))));
+        } else {
+          this.log.error('authentication failed to run', describeError(error));
+          for (const frame of connectErrorFrames('/', 'Authentication is temporarily unavailable', 'service_unavailable')) this.send(ws, frame);
+          return;
+        }
       }
     }
     if (!principal) return refuse('/', 'Missing or invalid credentials', 'unauthorized');

@@ -9,13 +9,15 @@ import type { Config } from '../config';
 import type { Database } from '../context';
 import { ChunkSealer, createSealStream, ciphertextSize } from '../crypto/chunked';
 import { activeUserKey, newDataKey, wrapDataKey } from '../crypto/keys';
-import { insertRecording, newRecordingId, type RecordingRow } from '../db/recordings';
+import { newRecordingId, type RecordingRow } from '../db/recordings';
 import { AppError } from '../errors';
-import { CONTENT_TYPES, createAudioGate, type AudioFormat } from '../media/audio-format';
-import { enqueueProcessing } from '../media/jobs';
+import { createAudioGate, type AudioFormat } from '../media/audio-format';
 import type { BlobStore } from '../storage/blob-store';
 import { uploadStream } from '../storage/stream-upload';
 import { E164, IsoTime, validationError } from '../domain/schemas';
+import type { Principal } from '../auth/principal';
+import { getConsent } from '../db/consents';
+import { assertMayRecord, commitRecording, MayNotRecord, recordingRow, type CommitDeps } from './create';
 
 export const UploadFields = z
   .object({
@@ -29,11 +31,10 @@ export const UploadFields = z
   .refine((f) => !f.endTime || Date.parse(f.endTime) >= Date.parse(f.startTime), { message: 'must not be before startTime', path: ['endTime'] });
 export type UploadFields = z.infer<typeof UploadFields>;
 
-export interface UploadDeps {
+export interface UploadDeps extends CommitDeps {
   db: Database;
   store: BlobStore;
   config: Config;
-  queue: Queue;
 }
 
 export const objectKeyFor = (recordingId: string, quality: 'original' | 'high' | 'low' | 'mp3' = 'original') => `recordings/${recordingId}/${quality}.enc`;
@@ -67,43 +68,23 @@ async function sealIntoStorage(deps: UploadDeps, ownerId: string, body: Readable
   return { id, objectKey, format: gate.format()!, size, ciphertextSize: stored, wrappedDataKey, keyVersion: version };
 }
 
+/** The row goes in through the one creation path (src/recordings/create.ts). */
 async function finish(deps: UploadDeps, ownerId: string, fields: UploadFields, sealed: SealedObject): Promise<RecordingRow> {
-  const now = new Date().toISOString();
-  const row: RecordingRow = {
+  const row = recordingRow({
     id: sealed.id,
     callId: fields.callId,
     userId: ownerId,
     callerPhone: fields.callerPhone,
     receiverPhone: fields.receiverPhone,
-    startTime: new Date(fields.startTime).toISOString(),
-    endTime: fields.endTime ? new Date(fields.endTime).toISOString() : null,
-    durationMs: null,
+    startTime: fields.startTime,
+    endTime: fields.endTime ?? null,
     format: sealed.format,
-    contentType: CONTENT_TYPES[sealed.format],
     size: sealed.size,
     status: 'processing',
-    failureReason: null,
-    storageTier: 'hot',
-    pendingTier: null,
-    legalHold: false,
-    objectKey: sealed.objectKey,
-    ciphertextSize: sealed.ciphertextSize,
-    wrappedDataKey: sealed.wrappedDataKey as RecordingRow['wrappedDataKey'],
-    keyVersion: sealed.keyVersion,
-    pauses: null,
-    gaps: null,
-    redactions: null,
-    createdAt: now,
-    updatedAt: now,
-    deletedAt: null,
-  };
-  try {
-    await insertRecording(deps.db, row);
-  } catch (error) {
-    await deps.store.delete(sealed.objectKey).catch(() => undefined);
-    throw error;
-  }
-  await enqueueProcessing(deps.queue, row.id);
+    object: { objectKey: sealed.objectKey, ciphertextSize: sealed.ciphertextSize, wrappedDataKey: sealed.wrappedDataKey, keyVersion: sealed.keyVersion },
+    createdAt: new Date().toISOString(),
+  });
+  await commitRecording(deps, { source: 'upload', row, abandon: () => deps.store.delete(sealed.objectKey) });
   return row;
 }
 
@@ -181,4 +162,38 @@ export async function uploadMultipart(
     }
     throw error;
   }
+}
+
+/**
+ * Whose recording this is: the caller's, or `requested`'s when an admin names another user; refused
+ * (and audited) by the rule live calls follow too (`assertMayRecord`), before any audio byte is read.
+ */
+async function ownerFor(deps: UploadDeps, principal: Principal, requested: string | undefined): Promise<string> {
+  const owner = requested ?? principal.id;
+  try {
+    assertMayRecord(principal, owner, await getConsent(deps.db, owner));
+  } catch (error) {
+    if (error instanceof MayNotRecord) await deps.audit({ action: 'recording.create', outcome: 'denied', subjectUserId: owner, details: { reason: error.reason } });
+    throw error;
+  }
+  return owner;
+}
+
+export interface UploadRequest {
+  contentType: string;
+  /** The query string's fields (a raw body's metadata travels there). */
+  query: Record<string, string>;
+  body: ReadableStream<Uint8Array>;
+}
+
+/** `POST /recordings`: multipart/form-data with an `audio` part, or a raw audio body with its fields in the query. */
+export async function uploadRecording(deps: UploadDeps, principal: Principal, request: UploadRequest): Promise<RecordingRow> {
+  const resolveOwner = (requested: string | undefined) => ownerFor(deps, principal, requested);
+  if (/^multipart\/form-data/i.test(request.contentType)) return uploadMultipart(deps, request.body, request.contentType, resolveOwner);
+  if (/^audio\//i.test(request.contentType) || /^application\/octet-stream/i.test(request.contentType)) {
+    const parsed = UploadFields.safeParse(request.query);
+    if (!parsed.success) throw validationError(parsed.error, 'query');
+    return uploadRaw(deps, await resolveOwner(parsed.data.userId), parsed.data, request.body);
+  }
+  throw new AppError('unsupported_media_type', 'Invalid file format: send multipart/form-data with an "audio" file, or a raw audio/* body');
 }

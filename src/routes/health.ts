@@ -7,7 +7,8 @@
  */
 import { createRoute, z } from '@hono/zod-openapi';
 import { sql } from 'drizzle-orm';
-import { authenticateRequest, requireAuth, requireRole } from '../auth/middleware';
+import { hasCredentials } from '../auth/authenticate';
+import { authenticateRequest, requestCredentials, requireAuth, requireRole } from '../auth/middleware';
 import type { AppEnv } from '../context';
 import { AppError } from '../errors';
 import { checkHealth } from '../observability/health';
@@ -46,8 +47,7 @@ healthRoutes.openapi(
       const disabled = { status: 'disabled' } as const;
       return c.json({ status: 'ok' as const, checks: { storage: disabled, database: disabled, queue: disabled, ffmpeg: disabled } }, 200);
     }
-    const credentials = c.req.header('x-api-key') !== undefined || c.req.header('authorization') !== undefined;
-    const principal = credentials ? await authenticateRequest(c) : null;
+    const principal = hasCredentials(requestCredentials(c)) ? await authenticateRequest(c) : null;
     const { unavailable, ...report } = await checkHealth(c.env, config, c.get('db'), principal?.role === 'admin' ? 'deep' : 'public');
     if (unavailable) c.get('log').warn('health check failed', { storage: report.checks.storage.status, database: report.checks.database.status });
     return c.json(report, unavailable ? 503 : 200);

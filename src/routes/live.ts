@@ -6,9 +6,9 @@
  * (`auth: { token }`), which is where the standard client sends it.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { authenticateRequest } from '../auth/middleware';
+import { credentialsExpireAt, hasCredentials } from '../auth/authenticate';
+import { authenticateRequest, clientAddress, requestCredentials } from '../auth/middleware';
 import type { AppContext } from '../context';
-import { credentialsExpireAt } from '../live/authenticate';
 import { CONNECTION_HEADER, QUEUE_LIMITS, type ConnectionRequest } from '../live/connection';
 import { LIVE_LIMITS } from '../live/protocol';
 import { CALL_SOCKET_HEADER, type CallSocketRequest } from '../live/call-sockets';
@@ -31,15 +31,8 @@ function upgradeRequired(): Response {
   );
 }
 
-/** The JWT that authenticated this upgrade (none for an API key), for its expiry. */
-function upgradeToken(c: AppContext): string | undefined {
-  if (c.req.header('x-api-key') !== undefined) return undefined;
-  const authorization = c.req.header('authorization');
-  if (authorization !== undefined) return /^Bearer\s+(\S+)\s*$/i.exec(authorization)?.[1];
-  return c.req.query('token');
-}
-
-const expiresAt = (c: AppContext) => credentialsExpireAt(upgradeToken(c), c.get('config').JWT_CLOCK_TOLERANCE_SECONDS);
+/** When the credentials that authenticated this upgrade expire (null for an API key). */
+const expiresAt = (c: AppContext) => credentialsExpireAt(requestCredentials(c, { allowQueryToken: true }), c.get('config'));
 
 /** A fresh connection object takes the socket; the details travel in a header built here, never copied from the client. */
 async function openConnection(c: AppContext, request: ConnectionRequest): Promise<Response> {
@@ -93,7 +86,7 @@ straight to the call's Durable Object (one hop per frame instead of two: faster 
       if (!parsed.success) throw new AppError('invalid_request', describeIssue(parsed.error, 'callId'));
       return (await openCallSocket(c, { principal: { id: principal.id, role: principal.role }, expiresAtMs: expiresAt(c), callId: parsed.data })) as never;
     }
-    return (await openConnection(c, { protocol: 'plain', principal, expiresAtMs: expiresAt(c), requestId: c.get('requestId') })) as never;
+    return (await openConnection(c, { protocol: 'plain', principal, expiresAtMs: expiresAt(c), requestId: c.get('requestId'), clientAddress: clientAddress(c) })) as never;
   },
 );
 
@@ -118,8 +111,7 @@ callbacks receive the same payload plus ok: true|false. A socket that fails 3 na
       return Response.json({ error: { code: 'invalid_request', message: 'Only Engine.IO 4 over the websocket transport is served: use transports: ["websocket"]' } }, { status: 400 }) as never;
     }
     if (!isUpgrade(c)) return upgradeRequired() as never;
-    const carriesCredentials = c.req.header('authorization') !== undefined || c.req.header('x-api-key') !== undefined || c.req.query('token') !== undefined;
-    const principal = carriesCredentials ? await authenticateRequest(c, { allowQueryToken: true }) : null;
-    return (await openConnection(c, { protocol: 'socketio', principal, expiresAtMs: principal ? expiresAt(c) : null, requestId: c.get('requestId') })) as never;
+    const principal = hasCredentials(requestCredentials(c, { allowQueryToken: true })) ? await authenticateRequest(c, { allowQueryToken: true }) : null;
+    return (await openConnection(c, { protocol: 'socketio', principal, expiresAtMs: principal ? expiresAt(c) : null, requestId: c.get('requestId'), clientAddress: clientAddress(c) })) as never;
   },
 );

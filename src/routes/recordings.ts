@@ -6,17 +6,15 @@ import { loadRecordingFor } from '../auth/permissions';
 import { emitEvent } from '../compliance/webhooks';
 import { audit, auditAs, type AppContext } from '../context';
 import { listRecordings, listRenditions } from '../db/recordings';
-import { getConsent } from '../db/consents';
 import { AppError } from '../errors';
 import { metrics } from '../observability/metrics';
 import { deleteRecording } from '../recordings/delete';
 import { toRecordingJson } from '../recordings/json';
 import { issuePlaybackUrl, serveAudio, serveSignedPlayback, type AudioAnswer, type AuditEvent, type ServeDeps } from '../recordings/serve';
-import { UploadFields, uploadMultipart, uploadRaw } from '../recordings/upload';
+import { uploadRecording, type UploadDeps } from '../recordings/upload';
 import { createBlobStore } from '../storage/select';
 import { queryTokens } from '../transcripts/search-index';
 import { authErrors, errorResponses, IdParams, json, RecordingSchema, security, STATUSES } from './schemas';
-import { validationError } from '../domain/schemas';
 import { createRouter } from './router';
 
 export const recordingRoutes = createRouter();
@@ -62,41 +60,19 @@ recordingRoutes.openapi(
     },
   }),
   async (c) => {
-    const principal = c.get('principal');
-    if (principal.role === 'auditor') {
-      await audit(c, { action: 'recording.create', outcome: 'denied', details: { reason: 'auditor' } });
-      throw new AppError('forbidden', 'Auditors may not upload recordings');
-    }
     const config = c.get('config');
-    const deps = { db: c.get('db'), store: createBlobStore(c.env, config), config, queue: c.env.MEDIA_QUEUE };
-    const resolveOwner = async (requested: string | undefined) => {
-      if (requested !== undefined && requested !== principal.id && principal.role !== 'admin') {
-        await audit(c, { action: 'recording.create', outcome: 'denied', subjectUserId: requested, details: { reason: 'userId needs admin' } });
-        throw new AppError('forbidden', 'Only admins and services may upload for another user');
-      }
-      const owner = requested ?? principal.id;
-      if (!(await getConsent(deps.db, owner)).consents.recording) {
-        await audit(c, { action: 'recording.create', outcome: 'denied', subjectUserId: owner, details: { reason: 'consent' } });
-        throw new AppError('consent_required', 'The user has not consented to recording');
-      }
-      return owner;
+    const deps: UploadDeps = {
+      db: c.get('db'),
+      store: createBlobStore(c.env, config),
+      config,
+      mediaQueue: c.env.MEDIA_QUEUE,
+      webhookQueue: c.env.WEBHOOK_QUEUE,
+      audit: (event) => audit(c, event),
     };
-    const contentType = c.req.header('content-type') ?? '';
     const body = c.req.raw.body;
     if (!body) throw new AppError('invalid_request', 'body: is empty');
-    let row;
-    if (/^multipart\/form-data/i.test(contentType)) {
-      row = await uploadMultipart(deps, body, contentType, resolveOwner);
-    } else if (/^audio\//i.test(contentType) || /^application\/octet-stream/i.test(contentType)) {
-      const parsed = UploadFields.safeParse(c.req.query());
-      if (!parsed.success) throw validationError(parsed.error, 'query');
-      row = await uploadRaw(deps, await resolveOwner(parsed.data.userId), parsed.data, body);
-    } else {
-      throw new AppError('unsupported_media_type', 'Invalid file format: send multipart/form-data with an "audio" file, or a raw audio/* body');
-    }
+    const row = await uploadRecording(deps, c.get('principal'), { contentType: c.req.header('content-type') ?? '', query: c.req.query(), body });
     metrics.uploadBytes.inc({ source: 'upload' }, row.size);
-    await audit(c, { action: 'recording.create', recordingId: row.id, subjectUserId: row.userId, outcome: 'success', details: { size: row.size, format: row.format } });
-    await emitEvent({ queue: c.env.WEBHOOK_QUEUE, config }, 'recording.completed', { recordingId: row.id, userId: row.userId, callId: row.callId, size: row.size, source: 'upload' });
     c.header('location', `/api/v1/recordings/${row.id}`);
     return c.json(toRecordingJson(row), 201);
   },

@@ -12,7 +12,7 @@ import { uploadRaw as storeUpload } from '../../src/recordings/upload';
 import { createBlobStore } from '../../src/storage/select';
 import { as, call } from '../support/auth';
 import { withMagic } from '../support/audio';
-import { bytesOf, equalBytes, fields } from '../support/recordings';
+import { bytesOf, equalBytes, fields, uploadServiceDeps } from '../support/recordings';
 
 const RACES = 200;
 const owner = 'race-owner';
@@ -21,7 +21,7 @@ const config = getConfig(env);
 const db = createDb(env.DB);
 const store = createBlobStore(env, config);
 /** Stored through the upload service with a queue that keeps its messages: no processing job races the test. */
-const deps = { db, store, config, queue: { send: async () => undefined, sendBatch: async () => undefined } as unknown as Queue };
+const deps = uploadServiceDeps(db, store, config, { send: async () => undefined, sendBatch: async () => undefined } as unknown as Queue);
 
 describe('DELETE raced against a legal hold', () => {
   it(`never lets both succeed in ${RACES} races, and a held recording's bytes stay intact`, async () => {

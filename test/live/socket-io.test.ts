@@ -1,7 +1,12 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { PacketType } from 'socket.io-parser';
 import { describe, expect, it } from 'vitest';
+import { and, eq, sql } from 'drizzle-orm';
+import { flushDeniedAuth } from '../../src/compliance/denied-auth';
+import { createDb } from '../../src/context';
+import { auditEvents } from '../../src/db/schema';
 import { connectionStub } from '../../src/live/routing';
+import { settleAudit, testLedger } from '../support/audit';
 import { equalBytes } from '../support/recordings';
 import { audio, concat, download, openSocketIo, recording, stubFor, tokenFor, upgrade } from './client';
 
@@ -17,6 +22,24 @@ describe('live recording, Socket.IO v4', () => {
     const accepted = await client.connect({ token: await tokenFor('sio-a') });
     expect(accepted.type).toBe(PacketType.CONNECT);
     expect(typeof (accepted.data as { sid: string }).sid).toBe('string');
+  });
+
+  it("counts a refused namespace CONNECT into the client's address and minute, like a refused HTTP request", async () => {
+    const source = '203.0.113.77';
+    const { client } = await openSocketIo({ 'cf-connecting-ip': source });
+    expect((await client.connect({ token: 'not-a-jwt' })).type).toBe(PacketType.CONNECT_ERROR);
+    expect((await client.connect({ apiKey: 'not-a-key' })).type).toBe(PacketType.CONNECT_ERROR);
+    const db = createDb(env.DB);
+    // The denial is written after the answer (waitUntil of the connection object): wait for its row, then close its minute.
+    for (let i = 0; i < 100 && ((await env.DB.prepare('SELECT count(*) AS n FROM auth_denials WHERE source = ?').bind(source).first<{ n: number }>())?.n ?? 0) < 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await flushDeniedAuth(db, testLedger, new Date(Date.now() + 130_000));
+    await settleAudit();
+    const events = await db.select().from(auditEvents).where(and(eq(auditEvents.action, 'auth.denied'), sql`json_extract(${auditEvents.details}, '$.source') = ${source}`));
+    expect(events).toHaveLength(1);
+    expect(events[0]!.details).toMatchObject({ source, count: 2, firstPath: '/socket.io/' });
+    expect(Object.keys((events[0]!.details as { reasons: Record<string, number> }).reasons).sort()).toEqual(['unknown api key', expect.any(String)].sort());
   });
 
   it('records binary chunks byte-exact, answering events and acknowledgement callbacks', async () => {

@@ -22,7 +22,7 @@ import { createBlobStore } from '../../src/storage/select';
 import { settleAudit } from '../support/audit';
 import { as, call } from '../support/auth';
 import { sineWav, withMagic } from '../support/audio';
-import { bytesOf, equalBytes, fields, uploadOk } from '../support/recordings';
+import { bytesOf, equalBytes, fields, uploadOk, uploadServiceDeps } from '../support/recordings';
 import { TEST_SECRETS } from '../support/secrets';
 
 const MEDIA_QUEUE = 'call-recorder-media';
@@ -74,7 +74,7 @@ async function deliver(recordingId: string, options: { queue?: string; attempts?
 async function storeWithoutDelivery(bytes: Uint8Array): Promise<string> {
   const sent: unknown[] = [];
   const queue = { send: async (body: unknown) => void sent.push(body), sendBatch: async () => undefined } as unknown as Queue;
-  const row = await storeUpload({ db, store, config, queue }, owner, fields, new Response(bytes).body!);
+  const row = await storeUpload(uploadServiceDeps(db, store, config, queue), owner, fields, new Response(bytes).body!);
   expect(sent).toEqual([{ type: 'process', recordingId: row.id }]);
   return row.id;
 }

@@ -20,7 +20,7 @@ import { createBlobStore } from '../../src/storage/select';
 import { settleAudit } from '../support/audit';
 import { as, call } from '../support/auth';
 import { sineWav } from '../support/audio';
-import { bytesOf, callWith, equalBytes, fields } from '../support/recordings';
+import { bytesOf, callWith, equalBytes, fields, uploadServiceDeps } from '../support/recordings';
 import { TEST_SECRETS } from '../support/secrets';
 
 const RATE = 16_000;
@@ -62,7 +62,7 @@ async function uploadAsAdmin(bytes: Uint8Array): Promise<string> {
 /** Stored through the upload service; its processing job is kept, never delivered (status stays `processing`). */
 async function storeWithoutDelivery(bytes: Uint8Array): Promise<string> {
   const queue = { send: async () => undefined, sendBatch: async () => undefined } as unknown as Queue;
-  return (await storeUpload({ db, store, config, queue }, owner, fields, new Response(bytes.slice()).body!)).id;
+  return (await storeUpload(uploadServiceDeps(db, store, config, queue), owner, fields, new Response(bytes.slice()).body!)).id;
 }
 
 async function redact(id: string, body: unknown, headers: Record<string, string>): Promise<Response> {

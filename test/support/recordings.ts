@@ -1,5 +1,10 @@
 /** Upload helpers for tests. */
 import { env } from 'cloudflare:test';
+import { appendAudit, auditLedger } from '../../src/compliance/audit-log';
+import type { Config } from '../../src/config';
+import type { Database } from '../../src/context';
+import type { UploadDeps } from '../../src/recordings/upload';
+import type { BlobStore } from '../../src/storage/blob-store';
 import { createApp } from '../../src/app';
 import { as, call } from './auth';
 
@@ -30,4 +35,22 @@ export function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
+}
+
+/**
+ * Dependencies for calling the upload service directly: `queue` takes the media job (and the
+ * webhook, when WEBHOOK_URL is set); audit events go to the real ledger of the test's env.
+ */
+export function uploadServiceDeps(db: Database, store: BlobStore, config: Config, queue: Queue): UploadDeps {
+  const ledger = auditLedger(env, config);
+  return {
+    db,
+    store,
+    config,
+    mediaQueue: queue,
+    webhookQueue: queue,
+    audit: async (event) => {
+      await appendAudit(ledger, { ...event, actor: 'test-upload', actorRole: 'admin' });
+    },
+  };
 }

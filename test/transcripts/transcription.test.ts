@@ -22,7 +22,7 @@ import { transcribeRecording } from '../../src/transcripts/transcribe-recording'
 import { settleAudit } from '../support/audit';
 import { API_KEY, as, call } from '../support/auth';
 import { sineWav } from '../support/audio';
-import { fields } from '../support/recordings';
+import { fields, uploadServiceDeps } from '../support/recordings';
 
 const MEDIA_QUEUE = 'call-recorder-media';
 const config = getConfig(env);
@@ -48,7 +48,7 @@ async function deliver(body: MediaJob, queueName = MEDIA_QUEUE) {
 
 async function storeRecording(owner: string): Promise<string> {
   const { queue } = keepingQueue();
-  return (await storeUpload({ db, store, config, queue }, owner, fields, new Response(sineWav(3, 440, 16000)).body!)).id;
+  return (await storeUpload(uploadServiceDeps(db, store, config, queue), owner, fields, new Response(sineWav(3, 440, 16000)).body!)).id;
 }
 
 async function row(id: string): Promise<RecordingRow> {
