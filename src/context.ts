@@ -5,8 +5,9 @@
 import { drizzle, type DrizzleD1Database } from 'drizzle-orm/d1';
 import type { Context } from 'hono';
 import type { Principal } from './auth/principal';
-import { auditLedger, deliverAudit, newAuditEvent, type AuditInput } from './compliance/audit-log';
+import { auditLedger, deliverAudit, newAuditEvent, REQUEST_RETRY_DELAYS_MS, type AuditInput } from './compliance/audit-log';
 import type { Config, Secrets } from './config';
+import { AppError } from './errors';
 import * as schema from './db/schema';
 import { describeError, type Logger } from './observability/logger';
 
@@ -30,9 +31,14 @@ export type AppContext = Context<AppEnv>;
 export const createDb = (d1: D1Database): Database => drizzle(d1, { schema });
 
 /**
- * Record an access decision or change made by the caller of this request. The event is handed to
- * its sequencer after the response (`waitUntil`, retried there), never awaited on the request
- * path; it shows in `GET /audit` within a second or two. The returned promise is already settled.
+ * Record an access decision or change made by the caller of this request. Resolves once the
+ * event is durable in its shard's sequencer (one Durable Object RPC that stores it; the chain and
+ * D1 come later, off the request path), so the response is never sent for an event that is not
+ * stored: an isolate that dies after answering has lost nothing. When the sequencer cannot store
+ * it after quick retries, the request fails with 503 (no access without a record), and the hand-over
+ * goes on in `waitUntil` with the longer retries, so that a change already made is still recorded
+ * (the log may then hold an event of a request that answered 503: it over-reports, never under-reports).
+ * It shows in `GET /audit` within a second or two.
  */
 export function audit(c: AppContext, event: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>): Promise<void> {
   const principal = c.get('principal') as Principal | undefined;
@@ -40,14 +46,20 @@ export function audit(c: AppContext, event: Omit<AuditInput, 'actor' | 'actorRol
 }
 
 /** Like `audit`, for a request whose actor is not its principal (a signed link names its signer). */
-export function auditAs(c: AppContext, event: Omit<AuditInput, 'requestId'>): Promise<void> {
+export async function auditAs(c: AppContext, event: Omit<AuditInput, 'requestId'>): Promise<void> {
   const requestId = c.get('requestId');
   const record = newAuditEvent({ ...event, requestId });
   const log = c.get('log');
-  c.executionCtx.waitUntil(
-    deliverAudit(auditLedger(c.env, c.get('config')), [record], requestId, log).catch((error: unknown) =>
-      log.error('audit event lost after every retry', { eventId: record.id, action: record.action, ...describeError(error) }),
-    ),
-  );
-  return Promise.resolve();
+  const ledger = auditLedger(c.env, c.get('config'));
+  try {
+    await deliverAudit(ledger, [record], requestId, log, REQUEST_RETRY_DELAYS_MS);
+  } catch (error) {
+    log.error('audit sequencer unavailable; answering 503 and retrying in the background', { eventId: record.id, action: record.action, ...describeError(error) });
+    c.executionCtx.waitUntil(
+      deliverAudit(ledger, [record], requestId, log).catch((again: unknown) =>
+        log.error('audit event lost after every retry', { eventId: record.id, action: record.action, ...describeError(again) }),
+      ),
+    );
+    throw new AppError('service_unavailable', 'The audit log is unavailable; try again', { headers: { 'retry-after': '1' }, cause: error });
+  }
 }

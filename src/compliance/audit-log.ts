@@ -1,9 +1,11 @@
 /**
  * Recording audit events: an event gets its id and time where it happens and is handed to its
  * shard's sequencer, which stores it before answering and chains it in the background
- * (src/compliance/audit-sequencer.ts). Nobody waits for the chain or for D1; requests do not even
- * wait for the sequencer (src/context.ts hands over in `waitUntil`). Delivery is retried, and the
- * sequencer ignores an id it has seen, so an event sent twice is chained once.
+ * (src/compliance/audit-sequencer.ts). Nobody waits for the chain or for D1, but every caller
+ * waits for the sequencer's answer, which comes once the event is durable in the sequencer's
+ * storage: a request answers only after that (src/context.ts), so an isolate that dies after its
+ * response has lost nothing. Delivery is retried, and the sequencer ignores an id it has seen, so
+ * an event sent twice is chained once.
  */
 import type { AuditSequencer } from '../../durable-objects/audit-sequencer';
 import type { Config } from '../config';
@@ -50,7 +52,10 @@ export function newAuditEvent(input: AuditInput, at = new Date()): AuditEvent {
   };
 }
 
-const RETRY_DELAYS_MS = [50, 250, 1000, 4000];
+/** Waits between tries of a hand-over: cron, queue and Durable Object callers can wait longer than a request. */
+export const RETRY_DELAYS_MS = [50, 250, 1000, 4000];
+/** A request that waits for its event: 3 quick retries (~0.3 s), then it answers 503. */
+export const REQUEST_RETRY_DELAYS_MS = [25, 75, 200];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
@@ -58,7 +63,7 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * shard, and so keep their order). Resolves once the sequencer holds them; retries a failed
  * hand-over, and throws only when every try failed.
  */
-export async function deliverAudit(ledger: AuditLedger, events: AuditEvent[], shardKey: string, log?: Logger): Promise<void> {
+export async function deliverAudit(ledger: AuditLedger, events: AuditEvent[], shardKey: string, log?: Logger, delays: readonly number[] = RETRY_DELAYS_MS): Promise<void> {
   if (ledger.disabled || events.length === 0) return;
   const shard = shardFor(shardKey, ledger.shards);
   for (let attempt = 0; ; attempt++) {
@@ -66,9 +71,9 @@ export async function deliverAudit(ledger: AuditLedger, events: AuditEvent[], sh
       await sequencerOf(ledger, shard).append(shard, events);
       return;
     } catch (error) {
-      if (attempt >= RETRY_DELAYS_MS.length) throw error;
+      if (attempt >= delays.length) throw error;
       log?.warn('audit hand-over failed; retrying', { shard, attempt, events: events.length });
-      await sleep(RETRY_DELAYS_MS[attempt]!);
+      await sleep(delays[attempt]!);
     }
   }
 }

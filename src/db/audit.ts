@@ -1,4 +1,8 @@
-/** Queries of the audit log: the sequencers' batched inserts, the filtered listing, and shard walks for verify and export. */
+/**
+ * Every query of the audit log (no other file reads or writes `audit_events`): the sequencers'
+ * batched inserts, the filtered listing, shard walks for verify and export, and the newest event of
+ * an action on a recording (the media pipeline's last retry reason).
+ */
 import { and, asc, desc, eq, gt, gte, lt, lte, or, sql, type SQL } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { ChainedAuditEvent } from '../compliance/audit-format';
@@ -79,4 +83,16 @@ export async function shardsWithEvents(db: Db): Promise<number[]> {
 export async function lastShardEvent(db: Db, shard: number): Promise<AuditEventRow | null> {
   const [row] = await db.select().from(auditEvents).where(eq(auditEvents.shard, shard)).orderBy(desc(auditEvents.seq)).limit(1);
   return row ?? null;
+}
+
+/** The details of the newest event of `action` about `recordingId` (chain order), or null. */
+export async function newestEventDetails(db: Db, recordingId: string, action: string): Promise<Record<string, unknown> | null> {
+  const row = await db
+    .select({ details: auditEvents.details })
+    .from(auditEvents)
+    .where(and(eq(auditEvents.recordingId, recordingId), eq(auditEvents.action, action)))
+    .orderBy(desc(auditEvents.seq))
+    .limit(1)
+    .get();
+  return row?.details ?? null;
 }

@@ -3,9 +3,10 @@
  * and the reason the last attempt gave (read back from the audit chain by the dead-letter
  * consumer). A recording that reached `ready` is never turned `failed` by a late duplicate.
  */
-import { and, desc, eq, isNull, ne } from 'drizzle-orm';
+import { and, eq, isNull, ne } from 'drizzle-orm';
 import type { Database } from '../context';
-import { auditEvents, recordings, renditions } from '../db/schema';
+import { newestEventDetails } from '../db/audit';
+import { recordings, renditions } from '../db/schema';
 import type { ProcessedRecording, RenditionQuality } from './process-recording';
 
 /** The audit action of an attempt that will be retried; its details carry `attempt` and `reason`. */
@@ -52,14 +53,8 @@ export async function markFailed(db: Database, recordingId: string, reason: stri
 
 /** The attempt number and reason of the latest retried attempt, if any. */
 export async function lastRetry(db: Database, recordingId: string): Promise<{ attempt: number; reason: string } | null> {
-  const row = await db
-    .select({ details: auditEvents.details })
-    .from(auditEvents)
-    .where(and(eq(auditEvents.recordingId, recordingId), eq(auditEvents.action, RETRY_ACTION)))
-    .orderBy(desc(auditEvents.seq))
-    .limit(1)
-    .get();
-  const attempt = row?.details?.attempt;
-  const reason = row?.details?.reason;
+  const details = await newestEventDetails(db, recordingId, RETRY_ACTION);
+  const attempt = details?.attempt;
+  const reason = details?.reason;
   return typeof attempt === 'number' && typeof reason === 'string' ? { attempt, reason } : null;
 }

@@ -29,8 +29,8 @@ type Raw = Record<(typeof COLUMNS)[number], string | number | null>;
 const insertSql = `insert into audit_events (${COLUMNS.join(',')}) values (${COLUMNS.map(() => '?').join(',')})`;
 
 /** A request id whose events go to `shard`. */
-function keyForShard(shard: number): string {
-  for (let i = 0; ; i++) if (shardFor(`probe-${shard}-${i}`, testLedger.shards) === shard) return `probe-${shard}-${i}`;
+function keyForShard(shard: number, prefix = 'probe'): string {
+  for (let i = 0; ; i++) if (shardFor(`${prefix}-${shard}-${i}`, testLedger.shards) === shard) return `${prefix}-${shard}-${i}`;
 }
 
 const TAMPER_SHARD = 5;
@@ -115,6 +115,56 @@ describe('appends', () => {
       if (body.items.filter((e) => e.actor.startsWith('chain-user-')).length === 100) break;
       expect(Date.now() - started).toBeLessThan(5000);
       await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  });
+
+  it('a request answers only once its event is stored in its sequencer (not after the response, where a dying isolate would lose it)', async () => {
+    const shard = 9;
+    const stub = testLedger.sequencers.getByName(`shard-${shard}`);
+    for (let i = 0; i < 5; i++) {
+      const requestId = keyForShard(shard, `durable-${i}`);
+      const res = await call('/api/v1/gdpr/consent', { headers: { ...(await as('durable-user')), 'x-request-id': requestId } });
+      expect(res.status).toBe(200);
+      // Read the sequencer's own storage at the moment the response is in: the event is there (inbox or chain).
+      const held = await runInDurableObject(stub, (_instance, state) =>
+        state.storage.sql
+          .exec<{ body: string }>('select body from inbox union all select body from chain')
+          .toArray()
+          .map((r) => JSON.parse(r.body) as { requestId: string | null; action: string })
+          .filter((e) => e.requestId === requestId),
+      );
+      expect(held).toEqual([expect.objectContaining({ requestId, action: 'gdpr.consent.read' })]);
+    }
+  });
+
+  it('a request whose sequencer cannot store its event answers 503 and serves nothing; the event lands once the sequencer is back', async () => {
+    await settleAudit();
+    const shard = 11;
+    const stub = testLedger.sequencers.getByName(`shard-${shard}`);
+    await stub.flushedHead(shard);
+    const requestId = keyForShard(shard, 'refused');
+    // A sequencer that refuses every append: its storage says it is another shard's (bind() then throws).
+    const setShard = (value: string) => runInDurableObject(stub, (_instance, state) => void state.storage.sql.exec("update meta set value = ? where key = 'shard'", value));
+    await setShard('99');
+    let res: Response;
+    try {
+      res = await call('/api/v1/gdpr/consent', { headers: { ...(await as('refused-user')), 'x-request-id': requestId } });
+    } finally {
+      await setShard(String(shard));
+    }
+    expect(res.status).toBe(503);
+    expect(res.headers.get('retry-after')).toBe('1');
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).toEqual({ error: { code: 'service_unavailable', message: 'The audit log is unavailable; try again' } });
+    // The background retry brings the event in (the log over-reports, never under-reports).
+    const started = Date.now();
+    for (;;) {
+      await settleAudit();
+      const found = (await rows(shard)).filter((r) => r.request_id === requestId);
+      if (found.length === 1) break;
+      expect(found.length).toBe(0);
+      expect(Date.now() - started).toBeLessThan(8000);
+      await new Promise((resolve) => setTimeout(resolve, 200));
     }
   });
 
