@@ -9,7 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SignJWT } from 'jose';
@@ -46,31 +46,50 @@ function prepare(persist) {
   );
 }
 
-/** EVENTS events round-robin over the shards, each shard a valid chain, as the sequencers write them. */
+/** The local D1 database file wrangler keeps under `persist` (one database: DB). */
+function d1Path(persist) {
+  const dir = path.join(persist, 'v3/d1/miniflare-D1DatabaseObject');
+  const files = readdirSync(dir).filter((f) => f.endsWith('.sqlite') && f !== 'metadata.sqlite');
+  if (files.length !== 1) throw new Error(`expected one D1 database in ${dir}, found ${files.join(', ')}`);
+  return path.join(dir, files[0]);
+}
+
+/**
+ * EVENTS events round-robin over the shards, each shard a valid chain, as the sequencers write
+ * them: inserted straight into the local D1 file with node:sqlite (while no wrangler runs), which
+ * takes seconds where `wrangler d1 execute` took minutes for a million rows.
+ */
 async function seedChains(persist) {
-  const cols = '(id, shard, seq, at, actor, actor_role, action, recording_id, subject_user_id, outcome, details, request_id, prev_hash, hash)';
+  const { DatabaseSync } = await import('node:sqlite');
+  const db = new DatabaseSync(d1Path(persist));
+  const insert = db.prepare('INSERT INTO audit_events (id, shard, seq, at, actor, actor_role, action, recording_id, subject_user_id, outcome, details, request_id, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
   const heads = Array.from({ length: SHARDS }, () => ({ seq: 0, hash: '0'.repeat(64) }));
   const start = Date.now() - 86_400_000;
-  let statements = [];
-  let values = [];
-  for (let i = 0; i < EVENTS; i++) {
-    const shard = i % SHARDS;
-    const head = heads[shard];
-    const event = { id: randomUUID(), shard, seq: head.seq + 1, at: new Date(start + i).toISOString(), actor: `bench-user-${i % 1000}`, actorRole: 'user', action: 'recording.read', recordingId: RECORDING, subjectUserId: null, outcome: 'success', details: { i }, requestId: randomUUID() };
-    const hash = await chainHash(head.hash, event);
-    values.push(`(${[event.id, shard, event.seq, event.at, event.actor, event.actorRole, event.action, event.recordingId, null, event.outcome, JSON.stringify(event.details), event.requestId, head.hash, hash].map(q).join(', ')})`);
-    heads[shard] = { seq: event.seq, hash };
-    if (values.length === 100) {
-      statements.push(`INSERT INTO audit_events ${cols} VALUES ${values.join(',\n')};`);
-      values = [];
+  const PER_TX = 20_000;
+  try {
+    for (let from = 0; from < EVENTS; from += PER_TX) {
+      const rows = [];
+      for (let i = from; i < Math.min(EVENTS, from + PER_TX); i++) {
+        const shard = i % SHARDS;
+        const head = heads[shard];
+        const event = { id: randomUUID(), shard, seq: head.seq + 1, at: new Date(start + i).toISOString(), actor: `bench-user-${i % 1000}`, actorRole: 'user', action: 'recording.read', recordingId: RECORDING, subjectUserId: null, outcome: 'success', details: { i }, requestId: randomUUID() };
+        const hash = await chainHash(head.hash, event);
+        rows.push([event.id, shard, event.seq, event.at, event.actor, event.actorRole, event.action, event.recordingId, null, event.outcome, JSON.stringify(event.details), event.requestId, head.hash, hash]);
+        heads[shard] = { seq: event.seq, hash };
+      }
+      db.exec('BEGIN');
+      for (const row of rows) insert.run(...row);
+      db.exec('COMMIT');
     }
-    if (statements.length === 250) {
-      d1File(persist, statements.join('\n'));
-      statements = [];
-    }
+  } finally {
+    db.close();
   }
-  if (values.length) statements.push(`INSERT INTO audit_events ${cols} VALUES ${values.join(',\n')};`);
-  if (statements.length) d1File(persist, statements.join('\n'));
+}
+
+/** CPU time (user + system, ms) of a process so far, from /proc. */
+function cpuMs(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
 }
 
 /** Requests for RUN_MS at `concurrency`: throughput and latency percentiles. */
@@ -117,13 +136,21 @@ export async function run() {
       if (res.status !== 200) throw new Error(`warm-up ${res.status} ${await res.text()}`);
       await load(`${service.url}/api/v1/recordings/${RECORDING}`, auth, 20);
     }
+    const pids = { on: on.workerdPid(), off: off.workerdPid() };
     const rows = [];
     for (const concurrency of CONCURRENCIES) {
       const results = { on: [], off: [] };
       for (let i = 0; i < RUNS; i++) {
         // Alternating, the order flipped every run, so that drift on a shared machine hits both.
         const order = i % 2 === 0 ? ['on', 'off'] : ['off', 'on'];
-        for (const which of order) results[which].push(await load(`${(which === 'on' ? on : off).url}/api/v1/recordings/${RECORDING}`, auth, concurrency));
+        for (const which of order) {
+          // The runtime's own CPU per request as well: on a shared machine it is steadier than req/s. The
+          // sequencers' chaining and D1 writes that trail the run are counted (read 500 ms after it).
+          const before = cpuMs(pids[which]);
+          const result = await load(`${(which === 'on' ? on : off).url}/api/v1/recordings/${RECORDING}`, auth, concurrency);
+          await new Promise((r) => setTimeout(r, 500));
+          results[which].push({ ...result, cpu: (cpuMs(pids[which]) - before) / result.count });
+        }
       }
       const m = (list, key) => median(list.map((r) => r[key]));
       const ratio = m(results.on, 'rps') / m(results.off, 'rps');
@@ -134,13 +161,14 @@ export async function run() {
         `${m(results.off, 'rps').toFixed(0)} req/s`,
         `${m(results.off, 'p50').toFixed(1)} / ${m(results.off, 'p99').toFixed(1)} ms`,
         `${ratio.toFixed(2)}×`,
+        `${m(results.on, 'cpu').toFixed(2)} / ${m(results.off, 'cpu').toFixed(2)} ms (${(m(results.off, 'cpu') / m(results.on, 'cpu')).toFixed(2)}×)`,
         String(results.on.reduce((n, r) => n + r.failures, 0) + results.off.reduce((n, r) => n + r.failures, 0)),
       ]);
     }
     out.push(
       table(
         `GET /api/v1/recordings/:id, audited vs AUDIT_DISABLED=true (same build), ${RUN_MS / 1000} s runs, median of ${RUNS} alternating`,
-        ['concurrency', 'audited', 'audited p50 / p99', 'unaudited', 'unaudited p50 / p99', 'audited / unaudited', 'non-200'],
+        ['concurrency', 'audited', 'audited p50 / p99', 'unaudited', 'unaudited p50 / p99', 'audited / unaudited', 'workerd CPU per request, audited / unaudited (unaudited ÷ audited)', 'non-200'],
         rows,
       ),
     );

@@ -2,7 +2,8 @@
  * Verify an audit export with only the checkpoint public key, no service needed:
  *   node scripts/verify-audit.mjs --public-key audit-key.json audit-export.ndjson
  * The export is what `GET /api/v1/audit/export` streams; the key is the JWK set from
- * `GET /api/v1/audit/public-key` (or one JWK), obtained apart from the export. Prints the result
+ * `GET /api/v1/audit/public-key` (or one JWK), obtained apart from the export; each checkpoint is
+ * checked with the key of that set its `kid` names (a retired key, after a rotation). Prints the result
  * as JSON (the shape of `GET /api/v1/audit/verify`) and exits 0 when it is ok, 1 when not, 2 on
  * bad usage. Runs the service's own verifier (src/compliance/audit-verifier.ts) under Node ≥ 22.18.
  */
@@ -25,8 +26,8 @@ const exportFile = args.filter((_, i) => i !== keyAt && i !== keyAt + 1)[0];
 if (!exportFile) usage('missing the export file');
 
 const keyJson = JSON.parse(readFileSync(keyFile, 'utf8'));
-const publicJwk = Array.isArray(keyJson.keys) ? keyJson.keys[0] : keyJson;
-if (!publicJwk || publicJwk.kty !== 'OKP' || publicJwk.crv !== 'Ed25519') usage(`${keyFile} holds no Ed25519 public key`);
+const publicKeys = (Array.isArray(keyJson.keys) ? keyJson.keys : [keyJson]).filter((k) => k && k.kty === 'OKP' && k.crv === 'Ed25519');
+if (publicKeys.length === 0) usage(`${keyFile} holds no Ed25519 public key`);
 
 /** The export's lines, one at a time, with one line of look-ahead. */
 const lines = createInterface({ input: createReadStream(exportFile, 'utf8'), crlfDelay: Infinity })[Symbol.asyncIterator]();
@@ -47,7 +48,7 @@ async function take() {
 
 const header = await take();
 if (!header || header.type !== 'header' || header.format !== EXPORT_FORMAT) usage(`${exportFile} is not an audit export (${EXPORT_FORMAT})`);
-if (header.publicKey?.x && header.publicKey.x !== publicJwk.x) console.error('note: the export names another public key than the one given; only the given key is trusted');
+if (header.publicKey?.x && !publicKeys.some((k) => k.x === header.publicKey.x)) console.error('note: the export names another public key than the ones given; only the given keys are trusted');
 
 const checkpoints = [];
 while ((await peek())?.type === 'checkpoint') {
@@ -65,7 +66,7 @@ async function* events(shard) {
   }
 }
 
-const result = await verifyLedger({ publicJwk, checkpoints, shards: header.shards, events, fromSeq: () => header.fromSeq ?? 1, partial: header.partial === true });
+const result = await verifyLedger({ publicKeys, checkpoints, shards: header.shards, events, fromSeq: () => header.fromSeq ?? 1, partial: header.partial === true });
 const leftover = await peek();
 if (leftover && result.ok) Object.assign(result, { ok: false, reason: 'sequence', firstBadId: leftover.id ?? null, shard: leftover.shard ?? null });
 console.log(JSON.stringify(result, null, 2));

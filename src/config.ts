@@ -35,6 +35,7 @@ export interface Secrets {
   AZURE_CDN_ENDPOINT?: string;
   RATE_LIMIT_DISABLED?: string;
   AUDIT_SIGNING_KEY?: string;
+  AUDIT_SIGNING_KEYS_PREVIOUS?: string;
   AUDIT_SHARDS?: string;
   AUDIT_DISABLED?: string;
   TRANSCRIPTION_ENGINE?: string;
@@ -120,6 +121,12 @@ const schema = z.object({
   RATE_LIMIT_DISABLED: bool.default(false),
   /** Base64 of a 32-byte Ed25519 seed; signs audit checkpoints. Its own secret, not derived from the master key. */
   AUDIT_SIGNING_KEY: base64Key32.optional(),
+  /** After a rotation: the public keys (base64url of the 32 bytes, a JWK's `x`) of retired signing keys, comma-separated; their checkpoints still verify. */
+  AUDIT_SIGNING_KEYS_PREVIOUS: z
+    .string()
+    .transform((v) => v.split(',').map((k) => k.trim()).filter(Boolean))
+    .refine((keys) => keys.every((k) => /^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$/.test(k)), 'must be base64url Ed25519 public keys (43 characters each, as the x of GET /api/v1/audit/public-key)')
+    .default([]),
   /** Audit chains, each with its own sequencer; more shards, more appends per second. Lowering it later leaves old shards checked. */
   AUDIT_SHARDS: positiveInt.max(256, 'must be at most 256').default(16),
   /** Benchmarks only: record no audit events (refused in production). */

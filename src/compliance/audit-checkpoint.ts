@@ -1,10 +1,13 @@
 /**
  * Signed audit checkpoints: every shard's head and their RFC 6962 Merkle root, as a flattened JWS
  * (RFC 7515, EdDSA over Ed25519) under AUDIT_SIGNING_KEY, a key of its own, never derived from the
- * master key. Anyone with the public key (GET /api/v1/audit/public-key) can open one; this file
- * imports only jose and the audit format, so scripts/verify-audit.mjs uses it as it is.
+ * master key. Each checkpoint names its key (`kid`, the RFC 7638 thumbprint of the public JWK) in
+ * its protected header; after a rotation the retired public keys stay listed
+ * (AUDIT_SIGNING_KEYS_PREVIOUS), so old checkpoints still open with the key they name. Anyone with
+ * the public keys (GET /api/v1/audit/public-key) can open one; this file imports only jose and the
+ * audit format, so scripts/verify-audit.mjs uses it as it is.
  */
-import { calculateJwkThumbprint, FlattenedSign, flattenedVerify, importJWK, type FlattenedJWS, type JWK } from 'jose';
+import { calculateJwkThumbprint, decodeProtectedHeader, FlattenedSign, flattenedVerify, importJWK, type FlattenedJWS, type JWK } from 'jose';
 import { base64ToBytes } from '../encoding.ts';
 import { merkleRoot, type ShardHead } from './audit-format.ts';
 
@@ -48,6 +51,24 @@ export function auditSigner(seedBase64: string): Promise<AuditSigner> {
   return signer;
 }
 
+export type PublicSigningKey = JWK & { kid: string };
+
+/** The public JWK of a retired key, from the base64url of its 32 raw bytes (the JWK's `x`). */
+export async function retiredPublicKey(x: string): Promise<PublicSigningKey> {
+  const publicJwk = { kty: 'OKP', crv: 'Ed25519', x };
+  return { ...publicJwk, alg: CHECKPOINT_ALGORITHM, use: 'sig', kid: await calculateJwkThumbprint(publicJwk) };
+}
+
+/** Every key a checkpoint may name: the current one first, then the retired ones (no duplicates). */
+export async function auditPublicKeys(seedBase64: string, previous: readonly string[] = []): Promise<PublicSigningKey[]> {
+  const keys = [(await auditSigner(seedBase64)).publicJwk];
+  for (const x of previous) {
+    const key = await retiredPublicKey(x);
+    if (!keys.some((k) => k.kid === key.kid)) keys.push(key);
+  }
+  return keys;
+}
+
 /** Sign the heads as a checkpoint. */
 export async function signCheckpoint(signer: AuditSigner, heads: ShardHead[], id: string, writtenAt: string): Promise<{ payload: CheckpointPayload; jws: FlattenedJWS }> {
   const sorted = [...heads].sort((a, b) => a.shard - b.shard);
@@ -62,14 +83,21 @@ export async function signCheckpoint(signer: AuditSigner, heads: ShardHead[], id
 export type CheckpointDefect = 'malformed' | 'signature' | 'root';
 
 /**
- * Open a checkpoint with the public key: the signature must verify under EdDSA only, and the root
- * must be the Merkle root of the heads it lists. Returns the payload or the defect.
+ * Open a checkpoint with the key it names: the `kid` of its protected header picks one of `keys`
+ * (a checkpoint naming no listed key, or none, is a `signature` defect); the signature must verify
+ * under EdDSA only, and the root must be the Merkle root of the heads it lists. Returns the payload
+ * or the defect.
  */
-export async function openCheckpoint(jws: unknown, publicJwk: JWK): Promise<{ payload: CheckpointPayload } | { defect: CheckpointDefect }> {
+export async function openCheckpoint(jws: unknown, keys: JWK | readonly JWK[]): Promise<{ payload: CheckpointPayload } | { defect: CheckpointDefect }> {
   if (!jws || typeof jws !== 'object') return { defect: 'malformed' };
+  const list = Array.isArray(keys) ? (keys as readonly JWK[]) : [keys as JWK];
   let text: string;
   try {
-    const key = await importJWK({ ...publicJwk, alg: CHECKPOINT_ALGORITHM }, CHECKPOINT_ALGORITHM);
+    const { kid } = decodeProtectedHeader(jws as FlattenedJWS);
+    // A key listed without a kid (one JWK given by hand) is tried for any checkpoint.
+    const named = list.find((k) => k.kid !== undefined && k.kid === kid) ?? (list.length === 1 && list[0]!.kid === undefined ? list[0] : undefined);
+    if (!named) return { defect: 'signature' };
+    const key = await importJWK({ ...named, alg: CHECKPOINT_ALGORITHM }, CHECKPOINT_ALGORITHM);
     const opened = await flattenedVerify(jws as FlattenedJWS, key, { algorithms: [CHECKPOINT_ALGORITHM] });
     text = new TextDecoder().decode(opened.payload);
   } catch {

@@ -9,7 +9,7 @@ import type { FlattenedJWS, JWK } from 'jose';
 import type { Database } from '../context';
 import { shardEventsAfter, shardsWithEvents, type AuditEventRow } from '../db/audit';
 import type { BlobStore } from '../storage/blob-store';
-import { auditSigner, openCheckpoint, signCheckpoint, type CheckpointPayload } from './audit-checkpoint';
+import { auditPublicKeys, auditSigner, openCheckpoint, signCheckpoint, type CheckpointPayload } from './audit-checkpoint';
 import type { ChainedAuditEvent } from './audit-format';
 import { flushedHeads, type AuditLedger } from './audit-log';
 import { verifyLedger, type StoredCheckpoint, type VerifyResult } from './audit-verifier';
@@ -25,6 +25,8 @@ export interface LedgerDeps {
   store: BlobStore;
   ledger: AuditLedger;
   signingKey: string;
+  /** Public keys (base64url `x`) of retired signing keys: their checkpoints still verify. */
+  previousKeys?: readonly string[];
 }
 
 /** Every configured shard, and any other that holds events. */
@@ -77,9 +79,9 @@ export async function readCheckpoints(store: BlobStore): Promise<StoredCheckpoin
 }
 
 /** Each shard's seq in the newest checkpoint that opens with the key (keys list newest first). */
-async function newestHeads(checkpoints: StoredCheckpoint[], publicJwk: JWK): Promise<Map<number, number>> {
+async function newestHeads(checkpoints: StoredCheckpoint[], keys: readonly JWK[]): Promise<Map<number, number>> {
   for (const checkpoint of checkpoints) {
-    const opened = await openCheckpoint(checkpoint.jws, publicJwk);
+    const opened = await openCheckpoint(checkpoint.jws, keys);
     if ('payload' in opened) return new Map(opened.payload.heads.map((h) => [h.shard, h.seq]));
   }
   return new Map();
@@ -99,8 +101,8 @@ async function* shardEvents(db: Database, shard: number, fromSeq = 1): AsyncIter
 
 /** Verify every shard in D1 against every checkpoint in storage, with the public key only. */
 export async function verifyAuditLog(deps: LedgerDeps): Promise<VerifyResult> {
-  const [signer, checkpoints, shards] = await Promise.all([auditSigner(deps.signingKey), readCheckpoints(deps.store), allShards(deps.db, deps.ledger)]);
-  return verifyLedger({ publicJwk: signer.publicJwk, checkpoints, shards, events: (shard) => shardEvents(deps.db, shard) });
+  const [publicKeys, checkpoints, shards] = await Promise.all([auditPublicKeys(deps.signingKey, deps.previousKeys), readCheckpoints(deps.store), allShards(deps.db, deps.ledger)]);
+  return verifyLedger({ publicKeys, checkpoints, shards, events: (shard) => shardEvents(deps.db, shard) });
 }
 
 /**
@@ -112,11 +114,12 @@ export function exportAuditLog(deps: LedgerDeps, options: { shards?: number[]; f
   const encoder = new TextEncoder();
   const line = (value: unknown) => encoder.encode(`${JSON.stringify(value)}\n`);
   const lines = (async function* () {
-    const signer = await auditSigner(deps.signingKey);
+    const publicKeys = await auditPublicKeys(deps.signingKey, deps.previousKeys);
     const shards = options.shards ?? (await allShards(deps.db, deps.ledger));
     const checkpoints = await readCheckpoints(deps.store);
-    const through = options.throughCheckpoint ? await newestHeads(checkpoints, signer.publicJwk) : null;
-    yield line({ type: 'header', format: EXPORT_FORMAT, exportedAt: new Date().toISOString(), publicKey: signer.publicJwk, shards, fromSeq: options.fromSeq, partial: options.shards !== undefined });
+    const through = options.throughCheckpoint ? await newestHeads(checkpoints, publicKeys) : null;
+    // The keys are named for information only: the verifier trusts the key set it is given apart from the export.
+    yield line({ type: 'header', format: EXPORT_FORMAT, exportedAt: new Date().toISOString(), publicKey: publicKeys[0], publicKeys, shards, fromSeq: options.fromSeq, partial: options.shards !== undefined });
     for (const checkpoint of checkpoints) yield line({ type: 'checkpoint', key: checkpoint.key, jws: checkpoint.jws });
     for (const shard of shards) {
       const last = through ? (through.get(shard) ?? 0) : Infinity;

@@ -1,6 +1,7 @@
 /**
  * Verification of audit shards against signed checkpoints, with only the public key: used by
- * `GET /api/v1/audit/verify` over D1 and by scripts/verify-audit.mjs over an export. Within a
+ * `GET /api/v1/audit/verify` over D1 and by scripts/verify-audit.mjs over an export. Each
+ * checkpoint is checked with the key it names (after a rotation, a retired key). Within a
  * shard an edited event breaks its hash, a deleted one the seq sequence, an inserted or reordered
  * one a link; a chain rewritten consistently, a cut-off tail or a lost checkpoint show against the
  * checkpoints, and events that no checkpoint covers yet make the answer `ok: false` too, since
@@ -35,7 +36,8 @@ export interface StoredCheckpoint {
 }
 
 export interface LedgerSource {
-  publicJwk: JWK;
+  /** Every key a checkpoint may name (the current and the retired ones); each checkpoint is opened with the key its `kid` names. */
+  publicKeys: readonly JWK[];
   checkpoints: StoredCheckpoint[];
   /** Shards to check (every configured shard, plus any that holds events or appears in a checkpoint). */
   shards: number[];
@@ -57,7 +59,7 @@ export async function verifyLedger(source: LedgerSource): Promise<VerifyResult> 
   const opened: CheckpointPayload[] = [];
   const result: VerifyResult = { ok: true, checked: 0, firstBadId: null, reason: null, shard: null, uncovered: 0, checkpoints: source.checkpoints.length, badCheckpoint: null, newestCheckpoint: null };
   for (const stored of source.checkpoints) {
-    const outcome = await openCheckpoint(stored.jws, source.publicJwk);
+    const outcome = await openCheckpoint(stored.jws, source.publicKeys);
     if ('defect' in outcome) return { ...result, ok: false, reason: 'forged_checkpoint', badCheckpoint: stored.key };
     opened.push(outcome.payload);
   }

@@ -1,7 +1,7 @@
 /** The audit log: filtered listing, verification, on-demand checkpoint, export for outside verification, and the checkpoint public key. */
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireRole } from '../auth/middleware';
-import { auditSigner } from '../compliance/audit-checkpoint';
+import { auditPublicKeys } from '../compliance/audit-checkpoint';
 import { exportAuditLog, verifyAuditLog, writeAuditCheckpoint, type LedgerDeps } from '../compliance/audit-ledger';
 import { appendAudit, auditLedger } from '../compliance/audit-log';
 import { flushDeniedAuth } from '../compliance/denied-auth';
@@ -83,7 +83,7 @@ function decodeCursor(cursor: string): AuditCursor {
 
 const ledgerDeps = (c: AppContext): LedgerDeps => {
   const config = c.get('config');
-  return { db: c.get('db'), store: createBlobStore(c.env, config), ledger: auditLedger(c.env, config), signingKey: config.AUDIT_SIGNING_KEY };
+  return { db: c.get('db'), store: createBlobStore(c.env, config), ledger: auditLedger(c.env, config), signingKey: config.AUDIT_SIGNING_KEY, previousKeys: config.AUDIT_SIGNING_KEYS_PREVIOUS };
 };
 
 export const auditRoutes = createRouter();
@@ -207,12 +207,13 @@ auditRoutes.openapi(
     method: 'get',
     path: '/audit/public-key',
     tags: ['audit'],
-    summary: 'The Ed25519 key that signs audit checkpoints, as a JWK set (public, no credentials)',
+    summary: 'The Ed25519 keys of audit checkpoints, as a JWK set (public, no credentials): the signing key first, then retired keys whose checkpoints remain; each checkpoint names its key by kid',
     responses: { 200: json(PublicKeySchema, 'JWK set') },
   }),
   async (c) => {
-    const { publicJwk } = await auditSigner(c.get('config').AUDIT_SIGNING_KEY);
-    return c.json({ keys: [{ kty: publicJwk.kty!, crv: String(publicJwk.crv), x: String(publicJwk.x), alg: String(publicJwk.alg), use: String(publicJwk.use), kid: publicJwk.kid }] }, 200, {
+    const config = c.get('config');
+    const keys = await auditPublicKeys(config.AUDIT_SIGNING_KEY, config.AUDIT_SIGNING_KEYS_PREVIOUS);
+    return c.json({ keys: keys.map((k) => ({ kty: String(k.kty), crv: String(k.crv), x: String(k.x), alg: String(k.alg), use: String(k.use), kid: k.kid })) }, 200, {
       'cache-control': 'public, max-age=300',
     });
   },

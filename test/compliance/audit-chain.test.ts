@@ -9,12 +9,12 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { flattenedVerify, importJWK, type FlattenedJWS } from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { auditSigner, signCheckpoint } from '../../src/compliance/audit-checkpoint';
+import { auditPublicKeys, auditSigner, signCheckpoint } from '../../src/compliance/audit-checkpoint';
 import { chainHash, GENESIS_HASH, merkleRoot, merkleTreeHash, shardFor, type ChainedAuditEvent } from '../../src/compliance/audit-format';
 import { CHECKPOINT_PREFIX, readCheckpoints, verifyAuditLog, writeAuditCheckpoint } from '../../src/compliance/audit-ledger';
 import { appendAudit, newAuditEvent } from '../../src/compliance/audit-log';
 import type { VerifyResult } from '../../src/compliance/audit-verifier';
-import { getConfig } from '../../src/config';
+import { getConfig, parseConfig } from '../../src/config';
 import { createDb } from '../../src/context';
 import { createBlobStore } from '../../src/storage/select';
 import { settleAudit, testLedger } from '../support/audit';
@@ -361,6 +361,35 @@ describe('checkpoints', () => {
     ];
     expect(await merkleTreeHash([])).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
     for (let n = 1; n <= 8; n++) expect(await merkleTreeHash(leaves.slice(0, n))).toBe(roots[n - 1]);
+  });
+
+  it('after a key rotation, old checkpoints verify with the retired key they name, new ones with the new key; a key not listed is forged', async () => {
+    await settleAudit();
+    const oldKey = await auditSigner(TEST_SECRETS.AUDIT_SIGNING_KEY);
+    const rotated = { ...deps, signingKey: btoa('rotated-audit-signing-seed-32byt'), previousKeys: [oldKey.publicJwk.x!] };
+    const { key } = await writeAuditCheckpoint(rotated);
+    try {
+      const jws = (await readCheckpoints(store)).find((c) => c.key === key)!.jws as FlattenedJWS;
+      const keys = await auditPublicKeys(rotated.signingKey, rotated.previousKeys);
+      expect(keys.map((k) => k.kid)).toEqual([(await auditSigner(rotated.signingKey)).publicJwk.kid, oldKey.publicJwk.kid]);
+      expect(JSON.parse(atob(jws.protected!.replace(/-/g, '+').replace(/_/g, '/')))).toMatchObject({ kid: keys[0]!.kid });
+      const both = await verifyAuditLog(rotated);
+      expect(both).toMatchObject({ ok: true, reason: null });
+      expect(both.checkpoints).toBeGreaterThan(1);
+      // Without the retired key listed, the checkpoints it signed name a key nobody vouches for.
+      expect(await verifyAuditLog({ ...rotated, previousKeys: [] })).toMatchObject({ ok: false, reason: 'forged_checkpoint' });
+      // And the old key alone does not accept the new key's checkpoint.
+      expect(await verifyNow()).toMatchObject({ ok: false, reason: 'forged_checkpoint', badCheckpoint: key });
+    } finally {
+      await store.delete(key);
+    }
+  });
+
+  it('AUDIT_SIGNING_KEYS_PREVIOUS takes base64url Ed25519 public keys only', async () => {
+    const x = (await auditSigner(TEST_SECRETS.AUDIT_SIGNING_KEY)).publicJwk.x!;
+    expect(parseConfig({ ...TEST_SECRETS, ENVIRONMENT: 'test', AUDIT_SIGNING_KEYS_PREVIOUS: ` ${x} , ${x}` }).AUDIT_SIGNING_KEYS_PREVIOUS).toEqual([x, x]);
+    expect(parseConfig({ ...TEST_SECRETS, ENVIRONMENT: 'test' }).AUDIT_SIGNING_KEYS_PREVIOUS).toEqual([]);
+    expect(() => parseConfig({ ...TEST_SECRETS, ENVIRONMENT: 'test', AUDIT_SIGNING_KEYS_PREVIOUS: TEST_SECRETS.AUDIT_SIGNING_KEY })).toThrow(/AUDIT_SIGNING_KEYS_PREVIOUS/);
   });
 
   it('the signing key is not the master key: another AUDIT_SIGNING_KEY gives another public key, whatever the master key', async () => {

@@ -21,6 +21,7 @@ const API_KEY = TEST_SECRETS.API_KEYS.split(',')[0]!;
 const admin = { 'x-api-key': API_KEY };
 
 let service: Service;
+const retired = () => auditSigner(Buffer.from('retired-audit-signing-seed-32byt').toString('base64'));
 let dir: string;
 let keyFile: string;
 let exportLines: string[];
@@ -34,11 +35,11 @@ interface Line {
   jws?: unknown;
 }
 
-async function verifyWithScript(lines: string[]): Promise<{ code: number; result: Record<string, unknown> }> {
+async function verifyWithScript(lines: string[], keys = keyFile): Promise<{ code: number; result: Record<string, unknown> }> {
   const file = path.join(dir, `export-${Math.random().toString(36).slice(2)}.ndjson`);
   writeFileSync(file, lines.join('\n') + '\n');
   try {
-    const { stdout } = await run(NODE, [path.join(ROOT, 'scripts/verify-audit.mjs'), '--public-key', keyFile, file], { cwd: ROOT });
+    const { stdout } = await run(NODE, [path.join(ROOT, 'scripts/verify-audit.mjs'), '--public-key', keys, file], { cwd: ROOT });
     return { code: 0, result: JSON.parse(stdout) as Record<string, unknown> };
   } catch (error) {
     const failed = error as { code: number; stdout: string };
@@ -59,7 +60,8 @@ function eventIndex(lines: string[], n: number): number {
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'audit-e2e-'));
-  service = await startService();
+  // A retired signing key still listed, as after a rotation.
+  service = await startService({ vars: { AUDIT_SIGNING_KEYS_PREVIOUS: (await retired()).publicJwk.x! } });
 }, 240_000);
 
 afterAll(async () => {
@@ -87,6 +89,8 @@ describe('the audit log over HTTP', () => {
     const body = (await res.json()) as { keys: { kty: string; crv: string; x: string; alg: string }[] };
     expect(body.keys[0]).toMatchObject({ kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' });
     expect(body.keys[0]!.x).toBe((await auditSigner(TEST_SECRETS.AUDIT_SIGNING_KEY)).publicJwk.x);
+    // The retired key follows the signing key, each with its kid.
+    expect(body.keys.map((k) => (k as { kid?: string }).kid)).toEqual([(await auditSigner(TEST_SECRETS.AUDIT_SIGNING_KEY)).publicJwk.kid, (await retired()).publicJwk.kid]);
     keyFile = path.join(dir, 'audit-key.json');
     writeFileSync(keyFile, JSON.stringify(body));
   });
@@ -165,6 +169,19 @@ describe('scripts/verify-audit.mjs names each kind of tampering in an export', (
   it('every checkpoint removed', async () => {
     const lines = exportLines.filter((l) => (JSON.parse(l) as Line).type !== 'checkpoint');
     expect(await verifyWithScript(lines)).toMatchObject({ code: 1, result: { ok: false, reason: 'uncovered', checkpoints: 0 } });
+  });
+
+  it('a checkpoint signed by a retired key verifies with the key set that lists it, and is forged for a set without it', async () => {
+    const lines = [...exportLines];
+    const heads = parsed(lines)
+      .filter((l) => l.type === 'event')
+      .reduce((m, e) => m.set(e.shard!, e), new Map<number, Line>());
+    const { jws } = await signCheckpoint(await retired(), [...heads.values()].map((e) => ({ shard: e.shard!, seq: e.seq!, hash: (e as { hash?: string }).hash!, id: e.id! })), 'before-rotation', new Date(Date.now() - 86_400_000).toISOString());
+    lines.splice(1, 0, JSON.stringify({ type: 'checkpoint', key: 'audit-checkpoints/9999999999999999-before-rotation.json', jws }));
+    expect(await verifyWithScript(lines)).toMatchObject({ code: 0, result: { ok: true, checkpoints: 2 } });
+    const currentOnly = path.join(dir, 'current-key.json');
+    writeFileSync(currentOnly, JSON.stringify({ keys: [(await auditSigner(TEST_SECRETS.AUDIT_SIGNING_KEY)).publicJwk] }));
+    expect(await verifyWithScript(lines, currentOnly)).toMatchObject({ code: 1, result: { ok: false, reason: 'forged_checkpoint', badCheckpoint: 'audit-checkpoints/9999999999999999-before-rotation.json' } });
   });
 
   it('a checkpoint signed with another key, even over the true heads', async () => {
