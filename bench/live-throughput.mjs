@@ -11,6 +11,12 @@
  * first call of each run is downloaded and compared byte for byte. A chunk not acked is `lost`.
  *
  *   node bench/live-throughput.mjs [--runs 5] [--seconds 4] [--slow-seconds 6] [--storage tmpfs,disk]
+ *                                  [--scenarios 50,200,media] [--acks json|binary]
+ *
+ * A scenario is 50, 200, media (the three above) or calls:bytes:intervalMs (`20:120:20`); the same
+ * options come from BENCH_RUNS, BENCH_LIVE_SECONDS, BENCH_LIVE_SLOW_SECONDS, BENCH_LIVE_STORAGE,
+ * BENCH_LIVE_SCENARIOS and BENCH_LIVE_ACKS (for `npm run bench -- live`). Every scenario on every
+ * storage is one row of one table, with both ratios and whether each goal of the issue is met.
  *
  * `run()` returns the markdown for `npm run bench` (bench/run.mjs writes it to bench/results.md).
  */
@@ -21,10 +27,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT, median, startWrangler } from './harness.mjs';
 
-const CONFIG = path.join(ROOT, '.bench-live.wrangler.toml');
+export const CONFIG = path.join(ROOT, '.bench-live.wrangler.toml');
 
 /** wrangler.toml with the benchmark's entry and the baseline's Durable Object added. */
-function writeConfig() {
+export function writeConfig() {
   const base = readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8');
   if (!/^main = "src\/index.ts"$/m.test(base)) throw new Error('wrangler.toml: expected main = "src/index.ts"');
   const config = base.replace(/^main = "src\/index.ts"$/m, 'main = "bench/live-worker/entry.ts"').replace(/^\[assets\][\s\S]*?(?=^\[|(?![\s\S]))/m, '');
@@ -150,7 +156,7 @@ class Call {
 let runCounter = 0;
 
 /** `calls` calls on `side` at once, each sending a `size`-byte chunk every `intervalMs` for `seconds`. */
-async function concurrent(ctx, side, calls, size, intervalMs, seconds) {
+export async function concurrent(ctx, side, calls, size, intervalMs, seconds) {
   const run = ++runCounter;
   const all = [];
   for (let i = 0; i < calls; i++) {
@@ -182,16 +188,40 @@ async function concurrent(ctx, side, calls, size, intervalMs, seconds) {
   return { offered: sent / sendSeconds, acked: acked / elapsed, p50: percentile(sorted, 50), p99: percentile(sorted, 99), lost: sent - acked, unfinished };
 }
 
-const SCENARIOS = [
-  { label: '50 calls, 120 B every 20 ms', calls: 50, size: 120, intervalMs: 20 },
-  { label: '200 calls, 120 B every 20 ms', calls: 200, size: 120, intervalMs: 20 },
-  { label: '10 calls, 16 KiB every 1 s', calls: 10, size: 16 * 1024, intervalMs: 1000, slow: true },
-];
+/** The issue's three shapes, by name; any other as `calls:bytes:intervalMs` (e.g. `20:120:20`). */
+const NAMED_SCENARIOS = {
+  50: { calls: 50, size: 120, intervalMs: 20 },
+  200: { calls: 200, size: 120, intervalMs: 20 },
+  media: { calls: 10, size: 16 * 1024, intervalMs: 1000 },
+};
+
+export function parseScenario(spec) {
+  const named = NAMED_SCENARIOS[spec];
+  const [calls, size, intervalMs] = named ? [named.calls, named.size, named.intervalMs] : spec.split(':').map(Number);
+  if (![calls, size, intervalMs].every((n) => Number.isInteger(n) && n > 0)) throw new Error(`scenario "${spec}": use 50, 200, media or calls:bytes:intervalMs`);
+  const chunk = size >= 1024 && size % 1024 === 0 ? `${size / 1024} KiB` : `${size} B`;
+  const every = intervalMs >= 1000 && intervalMs % 1000 === 0 ? `${intervalMs / 1000} s` : `${intervalMs} ms`;
+  return { label: `${calls} calls, ${chunk} every ${every}`, calls, size, intervalMs, slow: intervalMs >= 1000 };
+}
 
 const fmt = (n, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : '–');
 
+/** The issue's goals: acked ≥ 0.9× the bare object's (≥ 2× on the local disk), p99 ≤ 2×, nothing lost. */
+function goals(storage, service, bare) {
+  const ackedRatio = service.acked / bare.acked;
+  const p99Ratio = service.p99 / bare.p99;
+  const ackedGoal = storage === 'disk' ? 2 : 0.9;
+  const yes = (ok) => (ok ? 'yes' : 'no');
+  return {
+    ackedRatio,
+    p99Ratio,
+    cells: [`${fmt(ackedRatio, 2)}× (≥ ${ackedGoal}: ${yes(ackedRatio >= ackedGoal)})`, `${fmt(p99Ratio, 2)}× (≤ 2: ${yes(p99Ratio <= 2)})`, yes(service.lost === 0 && service.unfinished === 0)],
+  };
+}
+
 /** Runs every scenario on one storage; rows of the table. */
-async function storageRuns(storage, { runs, seconds, slowSeconds, onLine }) {
+async function storageRuns(storage, { runs, seconds, slowSeconds, scenarios, acks, onLine }) {
+  if (storage !== 'tmpfs' && storage !== 'disk') throw new Error(`storage "${storage}": use tmpfs or disk`);
   const persist = storage === 'tmpfs' ? mkdtempSync('/dev/shm/bench-live-') : mkdtempSync(path.join(tmpdir(), 'bench-live-'));
   const { default: WebSocket } = await import('ws');
   // Tokens signed with the test secret, which is what this wrangler dev runs with (bench only).
@@ -200,13 +230,13 @@ async function storageRuns(storage, { runs, seconds, slowSeconds, onLine }) {
   // FFMPEG_URL points at a closed port: finished recordings fail their processing at once instead of waiting for a container.
   const vars = { ...TEST_SECRETS, ENVIRONMENT: 'test', RATE_LIMIT_DISABLED: 'true', LOG_LEVEL: 'error', FFMPEG_URL: 'http://127.0.0.1:9' };
   const server = await startWrangler({ config: CONFIG, migrate: true, persist, vars });
-  const ctx = { url: server.url, WebSocket, tokenFor };
+  const ctx = { url: server.url, WebSocket, tokenFor, acks };
   const rows = [];
   try {
     // Warm both sides (first isolate, first objects) outside the measurement.
     await concurrent(ctx, 'service', 5, 120, 20, 1);
     await concurrent(ctx, 'bare', 5, 120, 20, 1);
-    for (const scenario of SCENARIOS) {
+    for (const scenario of scenarios) {
       const results = { service: [], bare: [] };
       for (let r = 0; r < runs; r++) {
         for (const side of r % 2 === 0 ? ['service', 'bare'] : ['bare', 'service']) {
@@ -226,13 +256,13 @@ async function storageRuns(storage, { runs, seconds, slowSeconds, onLine }) {
       const row = [
         storage,
         scenario.label,
+        `${scenario.slow ? slowSeconds : seconds} s × ${runs}`,
         `${fmt(service.offered)} / ${fmt(service.acked)}`,
         `${fmt(bare.offered)} / ${fmt(bare.acked)}`,
         `${fmt(service.p50, 1)} / ${fmt(service.p99, 1)}`,
         `${fmt(bare.p50, 1)} / ${fmt(bare.p99, 1)}`,
         `${service.lost} / ${bare.lost}${service.unfinished > 0 ? ` (${service.unfinished} stops timed out)` : ''}`,
-        `${fmt(service.acked / bare.acked, 2)}×`,
-        `${fmt(service.p99 / bare.p99, 2)}×`,
+        ...goals(storage, service, bare).cells,
       ];
       rows.push(row);
       onLine(`| ${row.join(' | ')} |`);
@@ -244,20 +274,39 @@ async function storageRuns(storage, { runs, seconds, slowSeconds, onLine }) {
   return rows;
 }
 
-export async function run({ runs = Number(process.env.BENCH_RUNS ?? 5), seconds = 4, slowSeconds = 6, storages = ['tmpfs', 'disk'], onLine = (line) => console.error(line) } = {}) {
+const env = (name, fallback) => process.env[name] ?? fallback;
+
+/**
+ * Options (command line, else environment, else default): runs BENCH_RUNS (5), seconds
+ * BENCH_LIVE_SECONDS (4), slowSeconds BENCH_LIVE_SLOW_SECONDS (6, for scenarios of 1 s chunks),
+ * storages BENCH_LIVE_STORAGE (tmpfs,disk), scenarios BENCH_LIVE_SCENARIOS (50,200,media),
+ * acks BENCH_LIVE_ACKS (json: the contract's JSON ack frames; binary: `?acks=binary`).
+ */
+export async function run({
+  runs = Number(env('BENCH_RUNS', '5')),
+  seconds = Number(env('BENCH_LIVE_SECONDS', '4')),
+  slowSeconds = Number(env('BENCH_LIVE_SLOW_SECONDS', '6')),
+  storages = env('BENCH_LIVE_STORAGE', 'tmpfs,disk').split(','),
+  scenarios = env('BENCH_LIVE_SCENARIOS', '50,200,media').split(','),
+  acks = env('BENCH_LIVE_ACKS', 'json'),
+  onLine = (line) => console.error(line),
+} = {}) {
+  const shapes = scenarios.map(parseScenario);
+  if (acks !== 'json' && acks !== 'binary') throw new Error(`acks "${acks}": use json or binary`);
   writeConfig();
   try {
     const rows = [];
-    for (const storage of storages) rows.push(...(await storageRuns(storage, { runs, seconds, slowSeconds, onLine })));
-    const header = '| state on | scenario | service offered / acked chunks/s | bare offered / acked | service ack p50 / p99 (ms) | bare p50 / p99 | lost service / bare | acked ratio (goal ≥ 0.9; disk ≥ 2) | p99 ratio (goal ≤ 2) |';
+    for (const storage of storages) rows.push(...(await storageRuns(storage, { runs, seconds, slowSeconds, scenarios: shapes, acks, onLine })));
+    const header =
+      '| state on | scenario | seconds × runs | service offered / acked chunks/s | bare offered / acked | service ack p50 / p99 (ms) | bare p50 / p99 | lost service / bare | acked ratio (goal met?) | p99 ratio (goal met?) | 0 lost? |';
     return [
-      `### Live recording vs a bare durable-ack Durable Object, one wrangler dev, alternating, medians of ${runs} runs of ${seconds} s (1 s chunks: ${slowSeconds} s)`,
+      `### Live recording vs a bare durable-ack Durable Object, one wrangler dev, alternating, medians of ${runs} run(s); service acks: ${acks}`,
       '',
       header,
-      '|---|---|---|---|---|---|---|---|---|',
+      '|---|---|---|---|---|---|---|---|---|---|---|',
       ...rows.map((row) => `| ${row.join(' | ')} |`),
       '',
-      'lost = chunks sent and never acked, summed over the runs. Service: plain protocol with `?callId=`; every call stopped and its size checked, the first call of each run downloaded and compared byte for byte.',
+      'lost = chunks sent and never acked, summed over the runs. Goals (issue 15): acked ≥ 0.9× the bare object\'s on tmpfs and ≥ 2× on the local disk, ack p99 ≤ 2×, 0 lost. Service: plain protocol with `?callId=`; every call stopped and its size checked, the first call of each run downloaded and compared byte for byte.',
       '',
     ].join('\n');
   } finally {
@@ -265,9 +314,9 @@ export async function run({ runs = Number(process.env.BENCH_RUNS ?? 5), seconds 
   }
 }
 
-function argument(name, fallback) {
+function argument(name) {
   const index = process.argv.indexOf(`--${name}`);
-  return index >= 0 ? process.argv[index + 1] : fallback;
+  return index >= 0 ? process.argv[index + 1] : undefined;
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
@@ -279,10 +328,12 @@ if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.me
   }
   console.log(
     await run({
-      runs: Number(argument('runs', '5')),
-      seconds: Number(argument('seconds', '4')),
-      slowSeconds: Number(argument('slow-seconds', '6')),
-      storages: argument('storage', 'tmpfs,disk').split(','),
+      runs: argument('runs') === undefined ? undefined : Number(argument('runs')),
+      seconds: argument('seconds') === undefined ? undefined : Number(argument('seconds')),
+      slowSeconds: argument('slow-seconds') === undefined ? undefined : Number(argument('slow-seconds')),
+      storages: argument('storage')?.split(','),
+      scenarios: argument('scenarios')?.split(','),
+      acks: argument('acks'),
     }),
   );
 }

@@ -8,7 +8,9 @@
  *   frame key = HKDF-SHA-256(ikm = data key, salt = empty, info = "call-recorder/live-frame/v1")
  *   AAD = "<recording id>/<sequence>"
  * so a frame moved to another sequence or another call fails to open. IVs are random, not derived
- * from the sequence: a sequence may be written again after a write that never committed.
+ * from the sequence: a sequence may be written again after a write that never committed. A frame
+ * holds the audio of one chunk, or of a run of consecutive chunks sealed together (the call object
+ * takes the in-order chunks of one batch as one frame); `sequence` is then the run's first.
  */
 import { GCM_IV_SIZE, GCM_TAG_SIZE, openAesGcm, sealAesGcm } from './aes-gcm';
 

@@ -41,6 +41,21 @@ const STALE_CLAIM_MARGIN_MS = 3_600_000;
 /** The `recording` row's size trails the acked bytes by at most this much. */
 const SIZE_REPORT_MS = 10_000;
 
+/** At most this much audio goes into one run (see sealChunks): a run is one row, opened whole when chunks are sealed. */
+const MAX_RUN_BYTES = 64 * 1024;
+
+/** A batch's leading in-order chunks, sealed as one frame. */
+interface SealedRun {
+  count: number;
+  frame: Uint8Array;
+}
+
+/** What sealChunks made of a batch: the run, and the other chunks' frames by command index. */
+interface SealedBatch {
+  run?: SealedRun;
+  frames: Map<number, Uint8Array>;
+}
+
 export interface CallOwner {
   id: string;
   role: string;
@@ -103,30 +118,60 @@ export class CallRecorder {
     return this.serial(async () => {
       const answers: CallEvent[][] = [];
       const sealed = await this.sealChunks(commands);
-      for (const [index, command] of commands.entries()) {
-        try {
-          answers.push(await this.apply(owner, connection, command, sealed.get(index)));
-        } catch (error) {
-          if (error instanceof KeyUnavailable) {
-            answers.push(await this.endWithoutKey());
-            continue;
-          }
-          this.log.error('live command failed', { command: command.kind, ...describeError(error) });
-          answers.push([liveError('service_unavailable', 'The command failed; send it again (chunks: everything without an ack)')]);
-        }
+      if (sealed.run) answers.push(...(await this.guard(sealed.run.count, 'chunk', () => this.appendRun(sealed.run!))));
+      for (let index = answers.length; index < commands.length; index++) {
+        const command = commands[index]!;
+        answers.push(...(await this.guard(1, command.kind, async () => [await this.apply(owner, connection, command, sealed.frames.get(index))])));
       }
-      return answers;
+      return this.commitBatch(answers);
     });
   }
 
+  /** The answers of `count` commands, or for each the error that ended `operation`. */
+  private async guard(count: number, kind: string, operation: () => Promise<CallEvent[][]>): Promise<CallEvent[][]> {
+    let failure: CallEvent[];
+    try {
+      return await operation();
+    } catch (error) {
+      if (error instanceof KeyUnavailable) {
+        failure = await this.endWithoutKey();
+      } else {
+        this.log.error('live command failed', { command: kind, ...describeError(error) });
+        failure = [liveError('service_unavailable', 'The command failed; send it again (chunks: everything without an ack)')];
+      }
+    }
+    return Array.from({ length: count }, () => failure);
+  }
+
   /**
-   * Group commit: every chunk of a batch is sealed up front, so that applying the batch awaits
-   * nothing in the common case and its SQLite writes share one commit (the runtime commits once
-   * the batch's synchronous run ends, and holds the acks until that commit is durable). A batch
-   * is what arrived while the previous one was being applied.
+   * The batch's staged chunks and state in one write (CallStore.flush), before any answer leaves:
+   * the runtime holds the acks until that write is durable. Should it fail, no chunk of the batch
+   * is acked (those written by an earlier flush are acked as duplicates when sent again).
    */
-  private async sealChunks(commands: LiveCommand[]): Promise<Map<number, Uint8Array>> {
-    const sealed = new Map<number, Uint8Array>();
+  private commitBatch(answers: CallEvent[][]): CallEvent[][] {
+    try {
+      this.store.flush();
+      return answers;
+    } catch (error) {
+      this.store.discardStaged();
+      this.log.error('live batch write failed', describeError(error));
+      const refused = liveError('service_unavailable', 'The chunk could not be stored; send again everything without an ack');
+      return answers.map((events) => events.map((event) => (event.type === 'ack' && !event.duplicate ? { ...refused, callId: event.callId } : event)));
+    }
+  }
+
+  /**
+   * Group commit, sealing up front so that applying a batch awaits nothing in the common case.
+   * The batch's leading chunks that continue the stream in order (`nextSequence`,
+   * `nextSequence + 1`, …: the steady state of a call under load) are sealed together as one
+   * frame, the run, stored as one row; any other chunk is sealed on its own. Runs are only taken
+   * while nothing is paused or waiting beyond a hole, once the format check is behind, and within
+   * the maximum duration: those chunks need no decision of their own. A batch is what arrived
+   * while the previous one was being applied; the runtime commits its writes together and holds
+   * its acks until that commit is durable.
+   */
+  private async sealChunks(commands: LiveCommand[]): Promise<SealedBatch> {
+    const sealed: SealedBatch = { frames: new Map() };
     const state = this.store.state();
     if (!state || state.phase !== 'recording' || !commands.some((command) => command.kind === 'chunk')) return sealed;
     let frames;
@@ -136,12 +181,36 @@ export class CallRecorder {
       // Each chunk then finds out on its own (and a destroyed key ends the call there).
       return sealed;
     }
-    await Promise.all(
-      commands.map(async (command, index) => {
-        if (command.kind === 'chunk' && command.sequence >= state.nextSequence) sealed.set(index, await frames.seal(command.sequence, command.data));
-      }),
-    );
+    const run: Uint8Array[] = [];
+    let runBytes = 0;
+    if (state.pausedAtMs === null && state.bufferedCount === 0 && state.plaintextSize >= SNIFF_BYTES && Date.now() < state.startedMs + this.maxMs()) {
+      for (const command of commands) {
+        if (command.kind !== 'chunk' || command.sequence !== state.nextSequence + run.length || (run.length > 0 && runBytes + command.data.length > MAX_RUN_BYTES)) break;
+        run.push(command.data);
+        runBytes += command.data.length;
+      }
+    }
+    const sealing: Promise<unknown>[] = [];
+    if (run.length > 0) sealing.push(frames.seal(state.nextSequence, concat(run, runBytes)).then((frame) => (sealed.run = { count: run.length, frame })));
+    commands.forEach((command, index) => {
+      if (index >= run.length && command.kind === 'chunk' && command.sequence >= state.nextSequence) {
+        sealing.push(frames.seal(command.sequence, command.data).then((frame) => sealed.frames.set(index, frame)));
+      }
+    });
+    await Promise.all(sealing);
     return sealed;
+  }
+
+  /** A run of in-order chunks (see sealChunks) taken into the recording at once: an ack for each. */
+  private async appendRun(run: SealedRun): Promise<CallEvent[][]> {
+    const state = this.store.state()!;
+    const after = this.store.append(state, run.frame, Date.now(), run.count);
+    this.reportSize(after.recordingId, after.plaintextSize);
+    if (after.streamBytes >= CHUNK_SIZE) {
+      await this.object.sealFullChunks();
+      this.object.pumpParts();
+    }
+    return Array.from({ length: run.count }, (_, i) => [{ type: 'ack', callId: state.callId, sequence: state.nextSequence + i }]);
   }
 
   private apply(owner: CallOwner, connection: string, command: LiveCommand, sealed: Uint8Array | undefined): Promise<CallEvent[]> | CallEvent[] {
@@ -478,6 +547,17 @@ export class CallRecorder {
   private async audit(owner: CallOwner, action: string, recordingId: string | null, outcome: AuditOutcome, details: Record<string, unknown>): Promise<void> {
     await appendAudit(auditLedger(this.env, this.config), { actor: owner.id, actorRole: owner.role, action, recordingId, subjectUserId: owner.id, outcome, details }, this.log);
   }
+}
+
+function concat(pieces: Uint8Array[], length: number): Uint8Array {
+  if (pieces.length === 1) return pieces[0]!;
+  const out = new Uint8Array(length);
+  let at = 0;
+  for (const piece of pieces) {
+    out.set(piece, at);
+    at += piece.length;
+  }
+  return out;
 }
 
 function startedEvent(state: CallState): CallEvent {

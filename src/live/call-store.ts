@@ -2,10 +2,20 @@
  * The call object's SQLite storage. Hibernation and eviction drop memory, so everything a call
  * needs to go on lives here: its identity and wrapped data key (never the key in clear), the
  * sequence counter, the audio not yet sealed into chunks and chunks that arrived early (each
- * frame sealed on its own, src/crypto/live-frames.ts: nothing of a call is stored in clear),
+ * frame sealed on its own, src/crypto/live-frames.ts: nothing of a call is stored in clear; a
+ * stream row is one chunk, or a run of in-order chunks of one batch sealed as one frame, keyed by
+ * its first sequence),
  * sealed chunks not yet uploaded, the multipart upload and its parts' etags, pauses and gaps.
  * Every method is synchronous (the SQL API is), and each mutation is one transaction, so a chunk
  * that has been acknowledged is on disk whatever happens next.
+ *
+ * The hot path (chunks in order, nothing buffered) costs one row insert and one state update per
+ * batch: the call's state row is kept in memory (read once per object instance), the batch's
+ * run of in-order chunks is staged there, and `flush()` writes what is staged and the state row
+ * in one transaction. The recorder flushes at the end of every batch, before its acks are sent (the
+ * runtime then holds them until that write is durable), and every other method here flushes
+ * first, so SQL never sees staged and written rows out of order. Staged rows never outlive the
+ * batch that made them: an object that dies first loses them unacked.
  */
 import { FRAME_OVERHEAD } from '../crypto/live-frames';
 import type { Gap, Pause } from './protocol';
@@ -121,6 +131,11 @@ function toState(row: Row): CallState {
 
 export class CallStore {
   private ready = false;
+  /** The state row as it is once staged rows are written; undefined: read it again from SQL. */
+  private cached: CallState | null | undefined;
+  /** In-order frames taken into the stream but not yet written, and whether `cached` is ahead of the row. */
+  private staged: { seq: number; data: Uint8Array }[] = [];
+  private dirty = false;
 
   constructor(private readonly storage: DurableObjectStorage) {}
 
@@ -137,15 +152,66 @@ export class CallStore {
   /** After `deleteAll()`: the tables are gone. */
   forget(): void {
     this.ready = false;
+    this.cached = undefined;
+    this.staged = [];
+    this.dirty = false;
   }
 
+  /** The call's state, staged chunks included (from memory once read). Treat it as a snapshot: methods here replace it, never change it. */
   state(): CallState | null {
-    if (!this.exists()) return null;
-    const row = this.sql.exec('select * from call_state where id = 1').toArray()[0];
-    return row ? toState(row) : null;
+    if (this.cached === undefined) {
+      if (!this.exists()) return null;
+      const row = this.sql.exec('select * from call_state where id = 1').toArray()[0];
+      this.cached = row ? toState(row) : null;
+    }
+    return this.cached;
+  }
+
+  /**
+   * Write the staged chunks and the state row in one transaction (nothing to do when nothing is
+   * staged). On failure nothing of it is written and it stays staged, for the next flush; the
+   * caller must then not ack what it staged.
+   */
+  flush(): void {
+    if (!this.dirty) return;
+    const state = this.cached!;
+    const rows = this.staged;
+    this.storage.transactionSync(() => {
+      for (const row of rows) this.sql.exec('insert into stream (seq, data) values (?, ?)', row.seq, row.data);
+      this.sql.exec(
+        'update call_state set next_sequence = ?, plaintext_size = ?, stream_bytes = ?, last_activity_ms = ? where id = 1',
+        state.nextSequence, state.plaintextSize, state.streamBytes, state.lastActivityMs,
+      );
+    });
+    this.staged = [];
+    this.dirty = false;
+  }
+
+  /** Forget what is staged and read the state from SQL again (after a flush that failed). */
+  discardStaged(): void {
+    this.staged = [];
+    this.dirty = false;
+    this.cached = undefined;
+  }
+
+  /** Run a write that changes the state row in SQL: staged rows first, and the row read again afterwards. */
+  private write<T>(operation: () => T): T {
+    this.flush();
+    try {
+      return operation();
+    } finally {
+      this.cached = undefined;
+    }
+  }
+
+  /** A read of rows a flush may change: staged rows first. */
+  private read<T>(operation: () => T): T {
+    this.flush();
+    return operation();
   }
 
   create(call: NewCall): void {
+    this.discardStaged();
     this.storage.transactionSync(() => {
       this.sql.exec(SCHEMA);
       this.sql.exec(
@@ -158,35 +224,52 @@ export class CallStore {
     this.ready = true;
   }
 
+  /** Activity without a new chunk (a duplicate): staged, written with the batch. With `connection`: written now. */
   touch(nowMs: number, connection?: string): void {
-    if (connection === undefined) this.sql.exec('update call_state set last_activity_ms = ? where id = 1', nowMs);
-    else this.sql.exec('update call_state set last_activity_ms = ?, connection = ? where id = 1', nowMs, connection);
+    if (connection === undefined) {
+      const state = this.state()!;
+      this.cached = { ...state, lastActivityMs: nowMs };
+      this.dirty = true;
+      return;
+    }
+    this.write(() => this.sql.exec('update call_state set last_activity_ms = ?, connection = ? where id = 1', nowMs, connection));
   }
 
   isBuffered(sequence: number): boolean {
-    return this.sql.exec('select 1 from buffered where seq = ?', sequence).toArray().length > 0;
+    return this.read(() => this.sql.exec('select 1 from buffered where seq = ?', sequence).toArray().length > 0);
   }
 
   /** Keep a sealed frame that arrived ahead of `nextSequence` (`sealed` null: it arrived while paused and is dropped). */
   buffer(sequence: number, sealed: Uint8Array | null, nowMs: number): void {
-    this.storage.transactionSync(() => {
+    this.write(() => this.storage.transactionSync(() => {
       this.sql.exec('insert into buffered (seq, data) values (?, ?)', sequence, sealed);
       this.sql.exec(
         'update call_state set buffered_count = buffered_count + 1, buffered_bytes = buffered_bytes + ?, last_activity_ms = ? where id = 1',
         frameBytes(sealed),
         nowMs,
       );
-    });
+    }));
   }
 
   /**
    * Take sealed frame `state.nextSequence` into the recording (`sealed` null: dropped while
-   * paused, only the sequence advances), then every buffered frame that now follows without a
-   * hole. Two statements in the common case (nothing buffered): this runs for every chunk. The
-   * state as it is afterwards (what the update below wrote, without reading it back).
+   * paused, only the sequence advances; `count` > 1: the frame is a run of that many in-order
+   * chunks, sealed together, only while nothing is buffered), then every buffered frame that now follows without a
+   * hole. `state` is the current one (`state()`). The common case (nothing buffered) runs for
+   * every chunk and only stages the frame (see `flush`). The state as it is afterwards.
    */
-  append(state: CallState, sealed: Uint8Array | null, nowMs: number): CallState {
-    return this.storage.transactionSync(() => {
+  append(state: CallState, sealed: Uint8Array | null, nowMs: number, count = 1): CallState {
+    if (state.bufferedCount === 0) {
+      const added = frameBytes(sealed);
+      if (added > 0) this.staged.push({ seq: state.nextSequence, data: sealed! });
+      const after = { ...state, nextSequence: state.nextSequence + count, plaintextSize: state.plaintextSize + added, streamBytes: state.streamBytes + added, lastActivityMs: nowMs };
+      this.cached = after;
+      this.dirty = true;
+      return after;
+    }
+    if (count !== 1) throw new Error('a run of chunks is only appended while nothing is buffered');
+    this.flush();
+    const after = this.storage.transactionSync(() => {
       let next = state.nextSequence;
       let added = 0;
       let unbufferedCount = 0;
@@ -224,6 +307,8 @@ export class CallStore {
         lastActivityMs: nowMs,
       };
     });
+    this.cached = after;
+    return after;
   }
 
   /**
@@ -231,7 +316,7 @@ export class CallStore {
    * is recorded as a gap, never silently closed.
    */
   closeGaps(): void {
-    this.storage.transactionSync(() => {
+    this.write(() => this.storage.transactionSync(() => {
       let next = num(this.sql.exec('select next_sequence from call_state where id = 1').one().next_sequence!);
       let added = 0;
       for (const row of this.sql.exec('select seq, data from buffered order by seq').toArray()) {
@@ -249,12 +334,12 @@ export class CallStore {
         'update call_state set next_sequence = ?, plaintext_size = plaintext_size + ?, stream_bytes = stream_bytes + ?, buffered_count = 0, buffered_bytes = 0 where id = 1',
         next, added, added,
       );
-    });
+    }));
   }
 
   /** The sealed frames not yet in chunks, in order (`streamOffset` plaintext bytes of the first are). */
   streamRows(): { seq: number; data: Uint8Array }[] {
-    return this.sql.exec('select seq, data from stream order by seq').toArray().map((r) => ({ seq: num(r.seq!), data: bytes(r.data!) }));
+    return this.read(() => this.sql.exec('select seq, data from stream order by seq').toArray().map((r) => ({ seq: num(r.seq!), data: bytes(r.data!) })));
   }
 
   /**
@@ -262,7 +347,7 @@ export class CallStore {
    * came from: rows up to `consumedThrough` entirely, and `offset` bytes of the row after it.
    */
   commitSealed(chunks: Uint8Array[], plaintextBytes: number, consumedThrough: number | null, offset: number, final: boolean): void {
-    this.storage.transactionSync(() => {
+    this.write(() => this.storage.transactionSync(() => {
       let index = num(this.sql.exec('select sealed_chunks from call_state where id = 1').one().sealed_chunks!);
       for (const chunk of chunks) this.sql.exec('insert into sealed (chunk, data) values (?, ?)', index++, chunk);
       if (consumedThrough !== null) this.sql.exec('delete from stream where seq <= ?', consumedThrough);
@@ -272,7 +357,7 @@ export class CallStore {
       } else {
         this.sql.exec('update call_state set sealed_chunks = ?, stream_bytes = stream_bytes - ?, stream_offset = ? where id = 1', index, plaintextBytes, offset);
       }
-    });
+    }));
   }
 
   sealedChunk(index: number): Uint8Array | undefined {
@@ -281,7 +366,7 @@ export class CallStore {
   }
 
   setUploadId(uploadId: string): void {
-    this.sql.exec('update call_state set upload_id = ? where id = 1', uploadId);
+    this.write(() => this.sql.exec('update call_state set upload_id = ? where id = 1', uploadId));
   }
 
   parts(): { partNumber: number; etag: string }[] {
@@ -297,35 +382,35 @@ export class CallStore {
   }
 
   pause(nowMs: number): void {
-    this.sql.exec('update call_state set paused_at_ms = ?, last_activity_ms = ? where id = 1', nowMs, nowMs);
+    this.write(() => this.sql.exec('update call_state set paused_at_ms = ?, last_activity_ms = ? where id = 1', nowMs, nowMs));
   }
 
   /** Close the open pause interval; its duration in ms. */
   resume(nowMs: number): number {
-    return this.storage.transactionSync(() => {
+    return this.write(() => this.storage.transactionSync(() => {
       const at = num(this.sql.exec('select paused_at_ms from call_state where id = 1').one().paused_at_ms!);
       const duration = Math.max(0, nowMs - at);
       this.sql.exec('insert or replace into pauses (at_ms, duration_ms) values (?, ?)', at, duration);
       this.sql.exec('update call_state set paused_at_ms = null, last_activity_ms = ? where id = 1', nowMs);
       return duration;
-    });
+    }));
   }
 
   beginFinalizing(nowMs: number, reason: string): void {
-    this.sql.exec("update call_state set phase = 'finalizing', ended_ms = ?, end_reason = ? where id = 1", nowMs, reason);
+    this.write(() => this.sql.exec("update call_state set phase = 'finalizing', ended_ms = ?, end_reason = ? where id = 1", nowMs, reason));
   }
 
   markObjectStored(): void {
-    this.storage.transactionSync(() => {
+    this.write(() => this.storage.transactionSync(() => {
       this.sql.exec('update call_state set object_stored = 1 where id = 1');
       this.sql.exec('delete from sealed');
       this.sql.exec('delete from parts');
-    });
+    }));
   }
 
   /** The call is refused after it started: every byte of its audio goes, and it counts as finished. */
   discardAudio(nowMs: number, reason: string): void {
-    this.storage.transactionSync(() => {
+    this.write(() => this.storage.transactionSync(() => {
       for (const table of ['stream', 'buffered', 'sealed', 'parts']) this.sql.exec(`delete from ${table}`);
       this.sql.exec(
         `update call_state set phase = 'stopped', row_written = 1, object_stored = 1, ended_ms = ?, end_reason = ?, plaintext_size = 0,
@@ -333,14 +418,15 @@ export class CallStore {
         nowMs,
         reason,
       );
-    });
+    }));
   }
 
   markRowWritten(): void {
-    this.sql.exec("update call_state set row_written = 1, phase = 'stopped' where id = 1");
+    this.write(() => this.sql.exec("update call_state set row_written = 1, phase = 'stopped' where id = 1"));
   }
 
   pauses(): Pause[] {
+    this.flush();
     return this.sql
       .exec('select at_ms, duration_ms from pauses order by at_ms')
       .toArray()
@@ -348,6 +434,7 @@ export class CallStore {
   }
 
   gaps(): Gap[] {
+    this.flush();
     return this.sql
       .exec('select from_seq, to_seq from gaps order by from_seq')
       .toArray()

@@ -66,6 +66,8 @@ describe('live recording, plain protocol on a socket the call object holds (?cal
     await runInDurableObject(stub, (_instance, state) => {
       state.storage.sql.exec('update call_state set last_activity_ms = last_activity_ms - 61000');
     });
+    // The object keeps its state in memory: evicted, it reads the stored clock again (as after any restart).
+    await evictDurableObject(stub);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     expect(await client.next('stopped')).toMatchObject({ recordingId: started.recordingId, size: 5000 });
   });

@@ -162,6 +162,8 @@ describe('live recording, plain protocol', () => {
     await runInDurableObject(stub, (_instance, state) => {
       state.storage.sql.exec('update call_state set last_activity_ms = last_activity_ms - 61000');
     });
+    // The object keeps its state in memory: evicted, it reads the stored clock again (as after any restart).
+    await evictDurableObject(stub);
     expect(await runDurableObjectAlarm(stub)).toBe(true);
     const stopped = await client.next('stopped');
     expect(stopped).toMatchObject({ recordingId: started.recordingId, size: 60_000 });
@@ -182,6 +184,8 @@ describe('live recording, plain protocol', () => {
     await runInDurableObject(stub, (_instance, state) => {
       state.storage.sql.exec('update call_state set started_ms = started_ms - 12 * 3600000');
     });
+    // The object keeps its state in memory: evicted, it reads the stored clock again (as after any restart).
+    await evictDurableObject(stub);
     // The next chunk finds the call over its maximum: it is refused and the call ends there.
     client.sendChunk(1, chunks[1]!);
     expect(await client.error('call_finished')).toBeTruthy();
@@ -195,6 +199,8 @@ describe('live recording, plain protocol', () => {
     await runInDurableObject(quietStub, (_instance, state) => {
       state.storage.sql.exec('update call_state set started_ms = started_ms - 12 * 3600000');
     });
+    // The object keeps its state in memory: evicted, it reads the stored clock again (as after any restart).
+    await evictDurableObject(quietStub);
     expect(await runDurableObjectAlarm(quietStub)).toBe(true);
     expect(await quiet.next('stopped')).toMatchObject({ recordingId: other.recordingId, size: 5000 });
     expect(await runInDurableObject(quietStub, (_i, state) => String(state.storage.sql.exec('select end_reason from call_state').one().end_reason))).toBe('max_duration');

@@ -283,4 +283,46 @@ describe('live recording against wrangler dev', () => {
     socket.close();
     again.ws.close();
   }, 120_000);
+
+  it('loses nothing acked when killed while chunks stream in (group commit: many frames per write, ?callId=)', async () => {
+    const chunks = Array.from({ length: 3000 }, (_, i) => audio(5000 + i, 120));
+    const direct = await PlainSocket.open('e2e-kill-load', undefined, 'kill-load');
+    direct.send({ type: 'start', callId: 'kill-load', format: 'webm' });
+    const started = await direct.next((f) => f.type === 'started');
+    const acked = new Set<number>();
+    direct.ws.on('message', (data, isBinary) => {
+      if (isBinary) return;
+      const frame = JSON.parse(String(data)) as Frame;
+      if (frame.type === 'ack' && frame.duplicate !== true) acked.add(Number(frame.sequence));
+    });
+    // A chunk every millisecond or so, without waiting for acks: batches of many frames are in flight when the runtime dies.
+    let sent = 0;
+    const sender = setInterval(() => {
+      for (let n = 0; n < 4 && sent < chunks.length && direct.ws.readyState === WebSocket.OPEN; n++, sent++) {
+        const frame = Buffer.alloc(4 + 120);
+        frame.writeUInt32BE(sent, 0);
+        chunks[sent]!.copy(frame, 4);
+        direct.ws.send(frame);
+      }
+    }, 2);
+    while (acked.size < 600) await new Promise((r) => setTimeout(r, 5));
+    await dev.restart();
+    clearInterval(sender);
+    await direct.closed;
+    const highestAcked = Math.max(...acked);
+    expect(sent).toBeGreaterThan(highestAcked);
+
+    const again = await PlainSocket.open('e2e-kill-load', undefined, 'kill-load');
+    again.send({ type: 'start', callId: 'kill-load', format: 'webm' });
+    const resumed = await again.next((f) => f.type === 'started', 15_000, 'started after the kill');
+    expect(resumed.recordingId).toBe(started.recordingId);
+    // Every ack was for a chunk that is durable: the call resumes after the highest of them.
+    const next = Number(resumed.nextSequence);
+    expect(next).toBeGreaterThan(highestAcked);
+    for (let i = next; i < chunks.length; i += 50) await Promise.all(chunks.slice(i, i + 50).map((chunk, j) => again.chunk(i + j, chunk)));
+    again.send({ type: 'stop' });
+    expect(await again.next((f) => f.type === 'stopped', 30_000, 'stopped after the kill')).toMatchObject({ size: chunks.length * 120, gaps: [] });
+    expect((await download('e2e-kill-load', String(started.recordingId))).equals(Buffer.concat(chunks))).toBe(true);
+    again.ws.close();
+  }, 120_000);
 });
