@@ -12,7 +12,7 @@ import { ConfigError, getConfig } from './config';
 import { createDb, type AppEnv } from './context';
 import { AppError } from './errors';
 import { createLogger, describeError } from './observability/logger';
-import { flushMetrics, metrics } from './observability/metrics';
+import { flushMetrics, metrics, requestDataPoint } from './observability/metrics';
 import { rateLimit, rateLimitByAddress } from './auth/rate-limit';
 import { auditRoutes } from './routes/audit';
 import { docsRoutes } from './routes/docs';
@@ -53,7 +53,7 @@ const requestContext = createMiddleware<AppEnv>(async (c, next) => {
     const seconds = (performance.now() - started) / 1000;
     metrics.requests.inc(labels);
     metrics.duration.observe(labels, seconds);
-    c.env.METRICS_EVENTS?.writeDataPoint({ indexes: [route], blobs: [route, c.req.method, labels.status], doubles: [seconds] });
+    c.env.METRICS_EVENTS?.writeDataPoint(requestDataPoint(labels, seconds));
     const log = c.get('log');
     c.executionCtx.waitUntil(flushMetrics(c.env.FLEET_METRICS).catch((error: unknown) => log.warn('metrics hand-over failed; kept for the next', describeError(error))));
     c.get('log').info('request', { method: c.req.method, path: new URL(c.req.url).pathname, status: c.res.status, ms: Math.round(performance.now() - started) });

@@ -2,7 +2,7 @@ import { env } from 'cloudflare:test';
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../src/app';
-import type { FleetMetricsNamespace } from '../src/observability/metrics';
+import { requestDataPoint, type FleetMetricsNamespace } from '../src/observability/metrics';
 import { API_KEY, as, call } from './support/auth';
 
 type Health = { status: string; checkedAt: string; depth: string; checks: Record<'storage' | 'database' | 'queue' | 'ffmpeg', { status: string }> };
@@ -103,5 +103,38 @@ describe('health and metrics', () => {
     expect(duration.type).toBe('HISTOGRAM');
     expect(duration.metrics.some((m) => m.buckets !== undefined && Object.keys(m.buckets).length >= 12), JSON.stringify(duration.metrics[0])).toBe(true);
     expect(families.find((f) => f.name === 'recordings')?.type).toBe('GAUGE');
+  });
+
+  it('writes one Analytics Engine data point per request, through the real binding', async () => {
+    // Miniflare's local dataset accepts data points and discards them (it forwards only to a remote
+    // dataset), so nothing can be read back locally: the binding is wrapped to record what the
+    // Worker writes, and each call still goes through to it.
+    const written: AnalyticsEngineDataPoint[] = [];
+    const dataset = env.METRICS_EVENTS;
+    expect(typeof dataset.writeDataPoint).toBe('function');
+    const recorded = { writeDataPoint: (point?: AnalyticsEngineDataPoint) => (point && written.push(point), dataset.writeDataPoint(point)) } as AnalyticsEngineDataset;
+    const app = createApp();
+    const workerEnv = { ...env, METRICS_EVENTS: recorded };
+    await app.fetch(new Request('http://recorder.test/health'), workerEnv, context);
+    await app.fetch(new Request('http://recorder.test/api/v1/recordings/rec_nope'), workerEnv, context);
+    await app.fetch(new Request('http://recorder.test/no/such/path', { method: 'POST' }), workerEnv, context);
+    expect(written).toHaveLength(3);
+    expect(written[0]).toMatchObject({ indexes: ['/health'], blobs: ['/health', 'GET', '200'] });
+    // Refused by the authentication middleware, so labelled with its pattern.
+    expect(written[1]).toMatchObject({ indexes: ['/api/v1/*'], blobs: ['/api/v1/*', 'GET', '401'] });
+    expect(written[2]!.blobs!.slice(1)).toEqual(['POST', '404']);
+    for (const point of written) {
+      expect(point.doubles).toHaveLength(1);
+      expect(point.doubles![0]).toBeGreaterThanOrEqual(0);
+      expect(point.doubles![0]).toBeLessThan(30);
+    }
+  });
+
+  it('builds data points within Analytics Engine limits: the index is cut to 96 bytes, the blob keeps the route', () => {
+    const long = `/api/v1/${'é'.repeat(80)}`;
+    const point = requestDataPoint({ route: long, method: 'GET', status: '200' }, 0.25);
+    expect(new TextEncoder().encode(String(point.indexes![0])).length).toBeLessThanOrEqual(96);
+    expect(long.startsWith(String(point.indexes![0]))).toBe(true);
+    expect(point).toMatchObject({ blobs: [long, 'GET', '200'], doubles: [0.25] });
   });
 });

@@ -87,6 +87,22 @@ export async function flushMetrics(namespace: DurableObjectNamespace): Promise<v
   }
 }
 
+/** Analytics Engine's limit on an index, in bytes. */
+const INDEX_MAX_BYTES = 96;
+
+/**
+ * The Workers Analytics Engine data point of one request (dataset `call_recorder_requests`):
+ * index 1 and blob 1 the route pattern (the index cut to Analytics Engine's 96 bytes), blob 2 the
+ * method, blob 3 the status, double 1 the duration in seconds. Queried with SQL, e.g.
+ * `SELECT blob1, count() FROM call_recorder_requests GROUP BY blob1`.
+ */
+export function requestDataPoint(labels: { route: string; method: string; status: string }, seconds: number): AnalyticsEngineDataPoint {
+  const encoder = new TextEncoder();
+  let index = labels.route;
+  while (encoder.encode(index).length > INDEX_MAX_BYTES) index = index.slice(0, -1);
+  return { indexes: [index], blobs: [labels.route, labels.method, labels.status], doubles: [seconds] };
+}
+
 /** The fleet's totals. */
 export function fleetTotals(namespace: DurableObjectNamespace): Promise<Sample[]> {
   return fleetStore(namespace).totals();
