@@ -5,12 +5,12 @@
  * not counted twice.
  */
 import { DurableObject } from 'cloudflare:workers';
-import type { Bindings } from '../src/context';
-import type { Sample } from '../src/observability/metrics';
+import type { Bindings } from '../src/config';
+import type { FleetMetricsRpc, Sample } from '../src/observability/metrics';
 
 const DEDUP_MS = 3_600_000;
 
-export class FleetMetrics extends DurableObject<Bindings> {
+export class FleetMetrics extends DurableObject<Bindings> implements FleetMetricsRpc {
   constructor(ctx: DurableObjectState, env: Bindings) {
     super(ctx, env);
     ctx.storage.sql.exec(`create table if not exists totals (name text not null, labels text not null, value real not null, primary key (name, labels));

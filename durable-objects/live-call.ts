@@ -6,15 +6,15 @@
  * duration, finalization retries and the clean-up of a finished call.
  */
 import { DurableObject } from 'cloudflare:workers';
-import type { Bindings } from '../src/context';
+import type { Bindings } from '../src/config';
 import { CALL_HOLDS_SOCKET, CALL_SOCKET_HEADER, CallSockets, type CallSocketRequest } from '../src/live/call-sockets';
 import { CallRecorder, type CallOwner } from '../src/live/call-recorder';
 import { liveLogger } from '../src/live/live-logger';
 import type { CallEvent, LiveCommand } from '../src/live/protocol';
-import { connectionStub } from '../src/live/routing';
+import { connectionStub, type LiveCallRpc } from '../src/live/routing';
 import { describeError, type Logger } from '../src/observability/logger';
 
-export class LiveCall extends DurableObject<Bindings> {
+export class LiveCall extends DurableObject<Bindings> implements LiveCallRpc {
   private readonly log: Logger;
   private readonly recorder: CallRecorder;
   private readonly sockets: CallSockets;

@@ -4,13 +4,14 @@
  * (src/live/connection.ts); its alarm is the Socket.IO heartbeat and the token's expiry.
  */
 import { DurableObject } from 'cloudflare:workers';
-import type { Bindings } from '../src/context';
+import type { Bindings } from '../src/config';
+import type { LiveConnectionRpc } from '../src/live/routing';
 import { CONNECTION_HEADER, ConnectionSockets, type ConnectionRequest } from '../src/live/connection';
 import type { CallEvent } from '../src/live/protocol';
 import { liveLogger } from '../src/live/live-logger';
 import { describeError, type Logger } from '../src/observability/logger';
 
-export class LiveConnection extends DurableObject<Bindings> {
+export class LiveConnection extends DurableObject<Bindings> implements LiveConnectionRpc {
   private readonly log: Logger;
   private readonly sockets: ConnectionSockets;
 

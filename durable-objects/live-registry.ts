@@ -1,9 +1,10 @@
 /** The registry object: one per owner, capping how many calls they record at once (src/live/registry.ts). */
 import { DurableObject } from 'cloudflare:workers';
-import type { Bindings } from '../src/context';
+import type { Bindings } from '../src/config';
+import type { LiveRegistryRpc } from '../src/live/routing';
 import { CallRegistry } from '../src/live/registry';
 
-export class LiveRegistry extends DurableObject<Bindings> {
+export class LiveRegistry extends DurableObject<Bindings> implements LiveRegistryRpc {
   private readonly registry = new CallRegistry(this.ctx.storage.sql);
 
   /** Take one of the owner's `limit` places for `callId` (true), or refuse (false). */

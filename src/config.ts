@@ -5,8 +5,11 @@
  * that `scripts/prestart.mjs` can run the very same checks under Node before `wrangler dev` starts.
  */
 import { z } from 'zod';
-import { CONTAINER_NAME_RULE, InvalidConnectionString, isValidContainerName, parseConnectionString } from './storage/azure-connection.ts';
+import { CONTAINER_NAME_RULE, InvalidConnectionString, isValidContainerName, parseConnectionString } from './azure-connection.ts';
 import { base64ToBytes } from './encoding.ts';
+
+/** The Worker's bindings (from `wrangler types`) together with its secrets. */
+export type Bindings = Env & Secrets;
 
 /** Secrets and optional settings that `wrangler types` cannot see (they live in .dev.vars or `wrangler secret`). */
 export interface Secrets {

@@ -2,18 +2,18 @@
  * What every request carries: bindings, parsed settings, the caller, a logger with the request id,
  * and an `audit` function bound to them. Routes read these; services receive plain arguments.
  */
-import { drizzle, type DrizzleD1Database } from 'drizzle-orm/d1';
 import type { Context } from 'hono';
 import type { Principal } from './auth/principal';
 import { auditLedger, deliverAudit, newAuditEvent, REQUEST_RETRY_DELAYS_MS, type AuditInput } from './compliance/audit-log';
-import type { Config, Secrets } from './config';
+import type { Bindings, Config } from './config';
+import type { Database } from './db/client';
 import { AppError } from './errors';
-import * as schema from './db/schema';
 import { describeError, type Logger } from './observability/logger';
 
-export type Bindings = Env & Secrets;
-/** `$client` is the D1 binding itself, for the few statements drizzle cannot batch (src/db/transcripts.ts). */
-export type Database = DrizzleD1Database<typeof schema> & { $client: D1Database };
+// Re-exported for the modules that still import them from here (their owners move them to
+// src/db/client.ts and src/config.ts); new code imports them from there.
+export type { Bindings } from './config';
+export { createDb, type Database } from './db/client';
 
 export interface AppEnv {
   Bindings: Bindings;
@@ -27,8 +27,6 @@ export interface AppEnv {
 }
 
 export type AppContext = Context<AppEnv>;
-
-export const createDb = (d1: D1Database): Database => drizzle(d1, { schema });
 
 /**
  * Record an access decision or change made by the caller of this request. Resolves once the

@@ -1,6 +1,6 @@
 /** Worker entry: HTTP, cron and queue handlers; re-exports the Durable Object classes. */
 import { createApp } from './app';
-import type { Bindings } from './context';
+import type { Bindings } from './config';
 import { runScheduled } from './compliance/scheduled';
 import { handleWebhookBatch, isWebhookQueue } from './compliance/webhook-queue';
 import { handleMediaBatch } from './media/consumer';

@@ -11,7 +11,7 @@
  * lease after LEASE_MS and the next one writes the event (at least once, never lost).
  */
 import { appendAudit, type AuditLedger } from './audit-log';
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import { claimClosedWindows, countDenial, deleteWindow, type DenialRow } from '../db/auth-denials';
 
 const WINDOW_MS = 60_000;

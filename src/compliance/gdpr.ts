@@ -12,7 +12,7 @@
  * grants they hold and their consent row go.
  */
 import type { Config } from '../config';
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import { KeyUnavailable, destroyUserKeys } from '../crypto/keys';
 import {
   auditEventsAbout,
@@ -32,12 +32,12 @@ import {
 import { getConsent, type ConsentState } from '../db/consents';
 import { grantsHeldBy, grantsOnRecordingsOf, revokeGrantsHeldBy, type Grant } from '../db/permissions';
 import { findRecording, listRenditions, type RecordingRow } from '../db/recordings';
-import { destroyUnheldOriginals } from '../media/redact';
+import { destroyUnheldOriginals } from './legal-hold';
 import { deleteRecording } from '../recordings/delete';
 import { toRecordingJson } from '../recordings/json';
 import { signPlaybackUrl } from '../recordings/playback-url';
 import { objectKeyFor } from '../recordings/upload';
-import type { RecordingJson } from '../routes/schemas';
+import type { RecordingJson } from '../domain/recording';
 import type { BlobStore } from '../storage/blob-store';
 import { publicSegments } from '../transcripts/content';
 import { readTranscript, type TranscriptDeps } from '../transcripts/store';

@@ -6,11 +6,11 @@
  * from a live row, so a hold and a deletion racing each other cannot both win. A hold also keeps
  * the unredacted originals of redactions (media/redact.ts); releasing it destroys them.
  */
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import { closeLegalHold, insertLegalHold, listLegalHolds, type LegalHoldRow } from '../db/lifecycle';
 import { findRecording, type RecordingRow } from '../db/recordings';
+import { forgetUnheldOriginals } from '../db/redactions';
 import { notFound } from '../errors';
-import { destroyUnheldOriginals } from '../media/redact';
 import type { BlobStore } from '../storage/blob-store';
 
 export interface LegalHoldChange {
@@ -39,6 +39,22 @@ export async function releaseLegalHold(deps: { db: Database; store: BlobStore },
   const changed = await closeLegalHold(deps.db, recordingId, by, now.toISOString());
   if (changed) await destroyUnheldOriginals(deps, recordingId);
   return { row: await current(deps.db, recordingId), changed };
+}
+
+/**
+ * Destroy every unredacted original kept for `recordingId` unless the recording is on legal hold
+ * at the instant its rows are forgotten (a concurrent hold wins: then nothing is touched); returns
+ * the keys destroyed. The rows, and any data key kept with them, go first, so an object whose
+ * delete fails is a stray nothing can open, which retention's and erasure's prefix sweeps remove.
+ * Also what follows a released hold, and what every deletion runs before it purges the row.
+ */
+export async function destroyUnheldOriginals(deps: { db: Database; store: BlobStore }, recordingId: string): Promise<string[]> {
+  const forgotten = await forgetUnheldOriginals(deps.db, recordingId);
+  await Promise.all(forgotten.map((key) => deps.store.delete(key)));
+  for (const key of forgotten) {
+    if ((await deps.store.head(key)) !== null) throw new Error(`storage still holds the unredacted original ${key} after delete`);
+  }
+  return forgotten;
 }
 
 export interface LegalHoldEntry {

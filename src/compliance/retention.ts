@@ -15,7 +15,7 @@
  * objects. A rerun finds rows after (1) through `unfinishedDeletions`, never among live ones.
  */
 import type { Config } from '../config';
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import { deriveHmacKey, hmacHex } from '../crypto/derive';
 import {
   anonymizeRecordings,
@@ -27,11 +27,11 @@ import {
   unfinishedDeletions,
 } from '../db/lifecycle';
 import { listRenditions, type RecordingRow } from '../db/recordings';
-import { destroyUnheldOriginals } from '../media/redact';
+import { destroyUnheldOriginals } from './legal-hold';
 import { deleteRecording } from '../recordings/delete';
 import { objectKeyFor } from '../recordings/upload';
 import { StorageUnavailable, type BlobStore } from '../storage/blob-store';
-import type { JobOptions } from './scheduled';
+import type { JobOptions } from './job';
 
 const DAY_MS = 86_400_000;
 const HOUR_MS = 3_600_000;

@@ -10,34 +10,25 @@
  * clock; the cron passes the scheduled time.
  */
 import { writeAuditCheckpoint } from './audit-ledger';
-import { appendAudit, auditLedger, type AuditInput, type AuditLedger } from './audit-log';
+import { appendAudit, auditLedger, type AuditLedger } from './audit-log';
 import { flushDeniedAuth } from './denied-auth';
-import { getConfig, type Config } from '../config';
-import { createDb, type Bindings, type Database } from '../context';
-import { rewrapRecordings, rotateUserKeys } from '../crypto/keys';
+import { getConfig, type Bindings, type Config } from '../config';
+import { createDb, type Database } from '../db/client';
 import type { BatchLimits } from '../db/lifecycle';
+import { rewrapRecordings, rotateUserKeys } from '../crypto/keys';
 import { enqueueProcessing } from '../media/jobs';
 import { createLogger, describeError, type Logger } from '../observability/logger';
 import type { BlobStore } from '../storage/blob-store';
 import { createBlobStore } from '../storage/select';
 import { deleteExpiredRecordings, deleteExpiredTranscriptsJob, finishDeletions } from './retention';
+import type { JobOptions } from './job';
 import { abortStaleUploads } from './stale-uploads';
 import { completePendingRestores, tierByAge } from './tiering';
-import { emitEvent, type WebhookEvent } from './webhooks';
+import { emitEvent } from './webhooks';
 
 export const DAILY_CRON = '0 3 * * *';
 export const HOURLY_CRON = '17 * * * *';
 const CRON_ACTOR = 'system:cron';
-
-/** What every job receives besides its data: how much it may do, where to log, how to audit. */
-export interface JobOptions {
-  limits: BatchLimits & { /** `Date.now()` after which no new batch starts. */ deadline?: number };
-  log: Logger;
-  /** Appends an audit event by `system:cron`. */
-  audit(event: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>): Promise<void>;
-  /** Queues a webhook event (nothing without WEBHOOK_URL or a queue). */
-  emit(event: WebhookEvent, data: Record<string, unknown>): Promise<void>;
-}
 
 export interface RunOptions {
   /** Where the run's audit events go. */

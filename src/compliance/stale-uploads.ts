@@ -5,10 +5,10 @@
  * legitimately be, and forgets them.
  */
 import type { Config } from '../config';
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import { forgetUpload, scanResumably, staleUploads } from '../db/lifecycle';
 import { StorageUnavailable, type BlobStore } from '../storage/blob-store';
-import type { JobOptions } from './scheduled';
+import type { JobOptions } from './job';
 
 const HOUR_MS = 3_600_000;
 /** R2 and Azure discard unfinished uploads after 7 days; past that, a failed abort has nothing left to abort. */

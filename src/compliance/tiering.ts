@@ -8,7 +8,7 @@
  * between, `pendingTier` says where the recording is going and reads stay refused.
  */
 import type { Config } from '../config';
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import {
   completeTierChange,
   markRestorePending,

@@ -3,7 +3,7 @@
  * queues the very same event (same id, same createdAt and data) on the webhook queue again.
  */
 import type { Config } from '../config';
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import { findDeadLetter, listDeadLetters, markReplayed, type DeadLetterRow } from '../db/webhook-dead-letters';
 import { base64UrlToBytes, bytesToBase64Url } from '../encoding';
 import { AppError, notFound } from '../errors';

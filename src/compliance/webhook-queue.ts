@@ -7,8 +7,8 @@
  * window survives isolate restarts; a replay queues a new message, which gets a window of its own.
  */
 import { appendAudit, auditLedger, type AuditLedger } from './audit-log';
-import { getConfig, type Config } from '../config';
-import { createDb, type Bindings, type Database } from '../context';
+import { getConfig, type Bindings, type Config } from '../config';
+import { createDb, type Database } from '../db/client';
 import { saveDeadLetter } from '../db/webhook-dead-letters';
 import { createLogger, describeError, type Logger } from '../observability/logger';
 import { deliverWebhook, isWebhookMessage, type WebhookMessage } from './webhooks';

@@ -5,9 +5,19 @@
  * be destroyed, while NULLing `user_keys.wrapped_secret` makes every data key it wrapped
  * unrecoverable. No key material is ever stored in clear. Formats: docs/encryption.md.
  */
-import { and, desc, eq, isNotNull, isNull, lt, sql } from 'drizzle-orm';
-import type { Database } from '../context';
-import { recordings, userKeys } from '../db/schema';
+import type { Database } from '../db/client';
+import {
+  countUserKeys,
+  destroyUnusedRetiredSecrets,
+  destroyUserKeyVersions,
+  insertUserKeyVersion,
+  newestUserKey,
+  recordingsWrappedUnderOldKeys,
+  replaceWrappedDataKey,
+  retireUserKeysBelow,
+  userKeySecret,
+  usersDueForRotation,
+} from '../db/user-keys';
 import { AppError } from '../errors';
 import { AES_KEY_SIZE, GCM_IV_SIZE, GCM_TAG_SIZE, IntegrityError, importAesKey, openAesGcm, sealAesGcm } from './aes-gcm';
 import { bytesToBase64 } from '../encoding';
@@ -90,13 +100,9 @@ function forgetUserKeys(userId: string): void {
 }
 
 async function loadUserKey(db: Database, masterKey: string, userId: string, version: number): Promise<CryptoKey> {
-  const row = await db
-    .select({ wrappedSecret: userKeys.wrappedSecret })
-    .from(userKeys)
-    .where(and(eq(userKeys.userId, userId), eq(userKeys.version, version)))
-    .get();
-  if (!row?.wrappedSecret) throw new KeyUnavailable(userId, version);
-  return userKeyFromRow(masterKey, userId, version, row.wrappedSecret);
+  const wrappedSecret = await userKeySecret(db, userId, version);
+  if (!wrappedSecret) throw new KeyUnavailable(userId, version);
+  return userKeyFromRow(masterKey, userId, version, wrappedSecret);
 }
 
 /** Create version `version` with a fresh secret unless it exists; true when this call created it. */
@@ -104,12 +110,7 @@ async function createVersion(db: Database, masterKey: string, userId: string, ve
   const secret = crypto.getRandomValues(new Uint8Array(32));
   const wrappedSecret = await seal(await secretWrapKey(masterKey), secret, secretAad(userId, version));
   // Concurrent creators race on the primary key; the loser's secret is dropped, and everyone re-reads the winner's.
-  const inserted = await db
-    .insert(userKeys)
-    .values({ userId, version, wrappedSecret: Buffer.from(wrappedSecret), createdAt: now.toISOString() })
-    .onConflictDoNothing()
-    .returning({ version: userKeys.version });
-  return inserted.length > 0;
+  return insertUserKeyVersion(db, { userId, version, wrappedSecret, createdAt: now.toISOString() });
 }
 
 /**
@@ -117,7 +118,7 @@ async function createVersion(db: Database, masterKey: string, userId: string, ve
  * version after a crypto-shredding (destroyed versions stay destroyed; versions are never reused).
  */
 export async function activeUserKey(db: Database, masterKey: string, userId: string): Promise<{ version: number; key: CryptoKey }> {
-  const newest = await db.select().from(userKeys).where(eq(userKeys.userId, userId)).orderBy(desc(userKeys.version)).limit(1).get();
+  const newest = await newestUserKey(db, userId);
   if (newest?.wrappedSecret) return { version: newest.version, key: await userKeyFromRow(masterKey, userId, newest.version, newest.wrappedSecret) };
   const version = (newest?.version ?? 0) + 1;
   await createVersion(db, masterKey, userId, version, new Date());
@@ -155,24 +156,11 @@ export async function unwrapRecordingKey(
 /** Users whose newest key version is older than `rotationDays` get a new version; the old one is marked retired and stays readable. Returns how many rotated. */
 export async function rotateUserKeys(db: Database, masterKey: string, rotationDays: number, now: Date, limit: number): Promise<number> {
   const cutoff = new Date(now.getTime() - rotationDays * 86_400_000).toISOString();
-  const due = await db
-    .select({ userId: userKeys.userId, version: userKeys.version })
-    .from(userKeys)
-    .where(
-      and(
-        isNull(userKeys.destroyedAt),
-        lt(userKeys.createdAt, cutoff),
-        sql`${userKeys.version} = (select max(k.version) from user_keys k where k.user_id = ${userKeys.userId})`,
-      ),
-    )
-    .limit(limit);
+  const due = await usersDueForRotation(db, cutoff, limit);
   let rotated = 0;
   for (const { userId, version } of due) {
     if (await createVersion(db, masterKey, userId, version + 1, now)) rotated++;
-    await db
-      .update(userKeys)
-      .set({ retiredAt: now.toISOString() })
-      .where(and(eq(userKeys.userId, userId), lt(userKeys.version, version + 1), isNull(userKeys.retiredAt), isNull(userKeys.destroyedAt)));
+    await retireUserKeysBelow(db, userId, version + 1, now.toISOString());
   }
   return rotated;
 }
@@ -183,46 +171,17 @@ export async function rotateUserKeys(db: Database, masterKey: string, rotationDa
  * versions that no recording uses any more (after a grace period) then have their secret destroyed.
  */
 export async function rewrapRecordings(db: Database, masterKey: string, limit: number): Promise<{ rewrapped: number; remaining: boolean }> {
-  const newest = sql<number>`(select max(k.version) from user_keys k where k.user_id = "recordings"."user_id" and k.destroyed_at is null)`;
-  const stale = await db
-    .select({ id: recordings.id, userId: recordings.userId, keyVersion: recordings.keyVersion, wrappedDataKey: recordings.wrappedDataKey, newest })
-    .from(recordings)
-    .where(
-      and(
-        isNotNull(recordings.wrappedDataKey),
-        sql`${recordings.keyVersion} < ${newest}`,
-        // A recording whose version was shredded cannot be rewrapped, and must not be retried forever.
-        sql`exists (select 1 from user_keys o where o.user_id = "recordings"."user_id" and o.version = "recordings"."key_version" and o.wrapped_secret is not null)`,
-      ),
-    )
-    .limit(limit + 1);
+  const stale = await recordingsWrappedUnderOldKeys(db, limit + 1);
   let rewrapped = 0;
   for (const row of stale.slice(0, limit)) {
     const from = row.keyVersion!;
     const dataKey = await unwrapRecordingKey(db, masterKey, row.userId, from, row.wrappedDataKey!, row.id);
     const wrapped = await wrapDataKey(await loadUserKey(db, masterKey, row.userId, row.newest), dataKey, row.id);
     // Conditional on the version read: a concurrent rewrap of the same row makes this a no-op.
-    const updated = await db
-      .update(recordings)
-      .set({ wrappedDataKey: Buffer.from(wrapped), keyVersion: row.newest })
-      .where(and(eq(recordings.id, row.id), eq(recordings.keyVersion, from)))
-      .returning({ id: recordings.id });
-    rewrapped += updated.length;
+    if (await replaceWrappedDataKey(db, row.id, from, row.newest, wrapped)) rewrapped++;
   }
-  const destroyed = await db
-    .update(userKeys)
-    .set({ wrappedSecret: null, destroyedAt: new Date().toISOString() })
-    .where(
-      and(
-        isNotNull(userKeys.retiredAt),
-        isNull(userKeys.destroyedAt),
-        lt(userKeys.retiredAt, new Date(Date.now() - RETIRED_SECRET_GRACE_MS).toISOString()),
-        sql`not exists (select 1 from recordings r where r.user_id = ${userKeys.userId} and r.key_version = ${userKeys.version} and r.wrapped_data_key is not null)`,
-        // Nor the key of an unredacted original a legal hold keeps (media/redact.ts).
-        sql`not exists (select 1 from redaction_originals o join recordings r on r.id = o.recording_id where r.user_id = ${userKeys.userId} and o.key_version = ${userKeys.version} and o.wrapped_data_key is not null)`,
-      ),
-    )
-    .returning({ userId: userKeys.userId });
+  const retiredBefore = new Date(Date.now() - RETIRED_SECRET_GRACE_MS).toISOString();
+  const destroyed = await destroyUnusedRetiredSecrets(db, retiredBefore, new Date().toISOString());
   for (const { userId } of destroyed) forgetUserKeys(userId);
   return { rewrapped, remaining: stale.length > limit };
 }
@@ -233,22 +192,13 @@ export async function rewrapRecordings(db: Database, masterKey: string, limit: n
  * statement: a hold placed a moment earlier wins, and nothing is destroyed).
  */
 export async function destroyUserKeys(db: Database, userId: string): Promise<{ versions: number }> {
-  const held = sql`exists (select 1 from recordings r where r.user_id = ${userId} and r.deleted_at is null and r.legal_hold = 1)`;
-  const destroyed = await db
-    .update(userKeys)
-    .set({ wrappedSecret: null, destroyedAt: new Date().toISOString() })
-    .where(and(eq(userKeys.userId, userId), isNull(userKeys.destroyedAt), sql`not ${held}`))
-    .returning({ version: userKeys.version });
+  const versions = await destroyUserKeyVersions(db, userId, new Date().toISOString());
   forgetUserKeys(userId);
-  return { versions: destroyed.length };
+  return { versions };
 }
 
 /** True when the user has key versions and every one of them is destroyed. */
 export async function userKeyDestroyed(db: Database, userId: string): Promise<boolean> {
-  const counts = await db
-    .select({ total: sql<number>`count(*)`, live: sql<number>`count(${userKeys.wrappedSecret})` })
-    .from(userKeys)
-    .where(eq(userKeys.userId, userId))
-    .get();
-  return (counts?.total ?? 0) > 0 && counts?.live === 0;
+  const { total, live } = await countUserKeys(db, userId);
+  return total > 0 && live === 0;
 }

@@ -1,6 +1,6 @@
 /** Queries of the denied-authentication counters (one row per client address, minute and reason). */
 import { and, eq, inArray, sql } from 'drizzle-orm';
-import type { Database } from '../context';
+import type { Database } from './client';
 import { authDenials } from './schema';
 
 export type DenialRow = typeof authDenials.$inferSelect;

@@ -1,6 +1,6 @@
 /** Consent queries. A user with no row has given no refusal: recording and transcription default to allowed. */
 import { eq } from 'drizzle-orm';
-import type { Database } from '../context';
+import type { Database } from './client';
 import { consents } from './schema';
 
 export interface ConsentState {

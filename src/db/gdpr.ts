@@ -1,6 +1,6 @@
 /** The queries behind a data subject's export and erasure: everything held about one user. No HTTP here. */
 import { and, asc, count, eq, gt, isNotNull, isNull, notInArray, or, sql } from 'drizzle-orm';
-import type { Database } from '../context';
+import type { Database } from './client';
 import type { RecordingRow } from './recordings';
 import { auditEvents, consents, recordingPermissions, recordings, transcripts, userKeys } from './schema';
 

@@ -4,7 +4,7 @@
  * the job cursors that let a batch job resume where its previous run stopped. No HTTP here.
  */
 import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lt, ne, notInArray, or, sql, type SQL } from 'drizzle-orm';
-import type { Database } from '../context';
+import type { Database } from './client';
 import type { StorageTier } from '../storage/blob-store';
 import { jobCursors, legalHolds, openUploads, recordingPermissions, recordings, renditions, tierRestores, transcripts } from './schema';
 import type { RecordingRow } from './recordings';
@@ -319,6 +319,11 @@ export function staleUploads(db: Database, startedBefore: string, after: string 
     .orderBy(asc(openUploads.uploadId))
     .limit(limit)
     .all();
+}
+
+/** A multipart upload just begun: tracked until it completes, so one a lost request leaves behind is aborted by the cron. */
+export async function trackUpload(db: Database, upload: { uploadId: string; objectKey: string; recordingId: string | null }, now = new Date()): Promise<void> {
+  await db.insert(openUploads).values({ ...upload, startedAt: now.toISOString() });
 }
 
 export async function forgetUpload(db: Database, uploadId: string): Promise<void> {

@@ -5,7 +5,7 @@
  * a live `recording`, so a DELETE or a GDPR erasure during the call is never undone by it.
  */
 import { and, eq, isNull, lt } from 'drizzle-orm';
-import type { Database } from '../context';
+import type { Database } from './client';
 import { recordings } from './schema';
 import type { NewRecording } from './recordings';
 

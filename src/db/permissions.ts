@@ -1,6 +1,6 @@
 /** Read grants on single recordings: who may read a recording they do not own. No HTTP here. */
 import { and, asc, eq, isNull } from 'drizzle-orm';
-import type { Database } from '../context';
+import type { Database } from './client';
 import { recordingPermissions, recordings } from './schema';
 
 export type GrantRow = typeof recordingPermissions.$inferSelect;

@@ -1,6 +1,6 @@
 /** Recording queries: one row per recording, its renditions and read grants. No HTTP here. */
 import { and, desc, eq, exists, gte, inArray, isNull, lt, lte, or, sql, type SQL } from 'drizzle-orm';
-import type { Database } from '../context';
+import type { Database } from './client';
 import { AppError } from '../errors';
 import { recordingPermissions, recordings, renditions, transcriptTerms, transcripts } from './schema';
 import { base64UrlToBytes, bytesToBase64Url } from '../encoding';
@@ -17,6 +17,13 @@ export function newRecordingId(now = Date.now()): string {
   for (let t = now, i = 0; i < 10; i++, t = Math.floor(t / 32)) time = CROCKFORD[t % 32] + time;
   const random = crypto.getRandomValues(new Uint8Array(16));
   return `rec_${time}${Array.from(random, (b) => CROCKFORD[b % 32]).join('')}`;
+}
+
+/** Live recordings by status and storage tier: the `recordings` gauge of /metrics. */
+export function countRecordingsByStatusAndTier(db: Database): Promise<{ status: string; tier: string; n: number }[]> {
+  return db.all<{ status: string; tier: string; n: number }>(
+    sql`select status, storage_tier as tier, count(*) as n from recordings where deleted_at is null group by status, storage_tier`,
+  );
 }
 
 export async function insertRecording(db: Database, row: NewRecording): Promise<void> {

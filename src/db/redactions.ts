@@ -1,6 +1,6 @@
 /** Redaction queries: swapping a recording onto its redacted original, and forgetting unredacted originals. No HTTP here. */
 import { and, eq, exists, isNull, ne, notInArray, sql } from 'drizzle-orm';
-import type { Database } from '../context';
+import type { Database } from './client';
 import type { RecordingRow } from './recordings';
 import { recordings, redactionOriginals, renditions } from './schema';
 

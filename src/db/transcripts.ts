@@ -1,6 +1,6 @@
 /** Transcript queries: one sealed transcript per recording and its keyed-hash word index. */
 import { eq } from 'drizzle-orm';
-import type { Database } from '../context';
+import type { Database } from './client';
 import { transcripts } from './schema';
 
 export type TranscriptRow = typeof transcripts.$inferSelect;

@@ -1,6 +1,6 @@
 /** Webhook events that ran out of delivery attempts, kept until an admin replays them. No HTTP here. */
 import { and, desc, eq, isNull, lt, or, sql } from 'drizzle-orm';
-import type { Database } from '../context';
+import type { Database } from './client';
 import { webhookDeadLetters } from './schema';
 
 export type DeadLetterRow = typeof webhookDeadLetters.$inferSelect;

@@ -5,8 +5,8 @@
  * needs the owner's user key from D1: a user key destroyed meanwhile leaves the stored frames
  * unreadable, which is what crypto-shredding promises.
  */
-import { getConfig } from '../config';
-import { createDb, type Bindings } from '../context';
+import { getConfig, type Bindings } from '../config';
+import { createDb } from '../db/client';
 import { ChunkSealer } from '../crypto/chunked';
 import { FrameSealer } from '../crypto/live-frames';
 import { unwrapRecordingKey } from '../crypto/keys';

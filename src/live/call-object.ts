@@ -6,11 +6,10 @@
  * rebuilt from stored sealed chunks and the header, so a part uploaded again after a restart is
  * byte-identical: the sealer is re-created from the stored wrapped key and salt.
  */
-import { eq } from 'drizzle-orm';
-import { getConfig, type Config } from '../config';
-import { createDb, type Bindings, type Database } from '../context';
+import { getConfig, type Bindings, type Config } from '../config';
+import { createDb, type Database } from '../db/client';
 import { CHUNK_SIZE, TAG_SIZE } from '../crypto/chunked';
-import { openUploads } from '../db/schema';
+import { forgetUpload, trackUpload } from '../db/lifecycle';
 import { describeError, type Logger } from '../observability/logger';
 import { objectKeyFor } from '../recordings/upload';
 import type { BlobStore, MultipartUpload } from '../storage/blob-store';
@@ -139,7 +138,7 @@ export class CallObjectWriter {
     } else {
       const upload = await this.blobs.createMultipart(key, 'application/octet-stream');
       // Tracked in D1 like every multipart upload, so one left by a lost call object is aborted by the cron.
-      await this.db.insert(openUploads).values({ uploadId: upload.uploadId, objectKey: key, recordingId: state.recordingId, startedAt: new Date().toISOString() });
+      await trackUpload(this.db, { uploadId: upload.uploadId, objectKey: key, recordingId: state.recordingId });
       this.store.setUploadId(upload.uploadId);
       this.upload = upload;
     }
@@ -173,7 +172,7 @@ export class CallObjectWriter {
         const head = await this.blobs.head(key).catch(() => null);
         if (head?.size !== length) throw error;
       }
-      await this.db.delete(openUploads).where(eq(openUploads.uploadId, upload.uploadId));
+      await forgetUpload(this.db, upload.uploadId);
       this.upload = undefined;
     }
     this.store.markObjectStored();

@@ -14,14 +14,13 @@ import { authenticate, credentialsExpireAt, credentialsFromSocketIoAuth, Unauthe
 import type { Principal } from '../auth/principal';
 import { auditLedger } from '../compliance/audit-log';
 import { recordDeniedAuth } from '../compliance/denied-auth';
-import { getConfig } from '../config';
-import { createDb, type Bindings } from '../context';
+import { getConfig, type Bindings } from '../config';
+import { createDb } from '../db/client';
 import { describeError, type Logger } from '../observability/logger';
 import { decodePlainFrame, encodePlainEvent } from './plain-protocol';
 import { liveError, type CallEvent, type LiveCommand } from './protocol';
-import { callStub } from './routing';
+import { callStub, type LiveCallRpc } from './routing';
 import { ENGINE_IO, SocketIoDecoder, connectErrorFrames, connectFrames, eventCommand, eventFrames, openFrame, pingFrame, pongFrame } from './socket-io';
-import type { LiveCall } from '../../durable-objects/live-call';
 import type { CallOwner } from './call-recorder';
 import { bytesToBase64Url } from '../encoding';
 import { SocketAttachments } from './socket-attachments';
@@ -82,7 +81,7 @@ const randomId = () => bytesToBase64Url(crypto.getRandomValues(new Uint8Array(15
 export class ConnectionSockets {
   private readonly attachments = new SocketAttachments<Attachment>();
   private readonly decoders = new Map<WebSocket, SocketIoDecoder>();
-  private readonly stubs = new Map<string, DurableObjectStub<LiveCall>>();
+  private readonly stubs = new Map<string, DurableObjectStub<LiveCallRpc>>();
   private readonly queues = new Map<string, CommandQueue>();
   /** Chunk bytes in every queue of this object. */
   private queuedBytes = 0;
@@ -197,7 +196,7 @@ export class ConnectionSockets {
     }
   }
 
-  private stub(owner: string, callId: string): DurableObjectStub<LiveCall> {
+  private stub(owner: string, callId: string): DurableObjectStub<LiveCallRpc> {
     const key = JSON.stringify([owner, callId]);
     let stub = this.stubs.get(key);
     if (!stub) {

@@ -1,5 +1,5 @@
 /** The logger of a live Durable Object, at the configured LOG_LEVEL, naming the object. */
-import type { Bindings } from '../context';
+import type { Bindings } from '../config';
 import { createLogger, type LogLevel, type Logger } from '../observability/logger';
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];

@@ -13,9 +13,9 @@
  * recording stays `ready`, without transcript.
  */
 import { appendAudit, auditLedger, type AuditInput } from '../compliance/audit-log';
-import { getConfig } from '../config';
+import { getConfig, type Bindings } from '../config';
 import { getConsent } from '../db/consents';
-import { createDb, type Bindings } from '../context';
+import { createDb } from '../db/client';
 import { findRecording, type RecordingRow } from '../db/recordings';
 import { createLogger, describeError, type Logger } from '../observability/logger';
 import { objectKeyFor } from '../recordings/upload';
@@ -25,7 +25,7 @@ import { transcribeRecording } from '../transcripts/transcribe-recording';
 import type { TranscriptionDeps } from '../transcripts/engine';
 import { enqueueTranscription, type MediaJob } from './jobs';
 import { RENDITIONS, isProcessed, processRecording } from './process-recording';
-import { RETRY_ACTION, lastRetry, markFailed, saveProcessed } from './processing-rows';
+import { RETRY_ACTION, lastRetry, markFailed, saveProcessed } from '../db/processing';
 import { settleNewObjects } from '../compliance/tiering';
 import { emitEvent, isWebhookMessage, type WebhookEvent } from '../compliance/webhooks';
 

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import type { Config } from '../config';
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import { ChunkSealer, ciphertextSize, createSealStream } from '../crypto/chunked';
 import { listRenditions, type RecordingRow } from '../db/recordings';
 import { dataKeyFor, openRange } from '../recordings/read';
@@ -18,7 +18,7 @@ import { uploadStream } from '../storage/stream-upload';
 import { CONTENT_TYPES, type AudioFormat } from './audio-format';
 import { ffmpegFetch, type FfmpegBindings } from './ffmpeg-client';
 import { PermanentFailure, TransientFailure, classifyStorageError, failureFromResponse } from './failures';
-import { deleteRenditionRow } from './processing-rows';
+import { deleteRenditionRow } from '../db/processing';
 import { watchReads } from './watched-stream';
 
 export const RENDITIONS = ['high', 'low', 'mp3'] as const;

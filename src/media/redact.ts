@@ -30,12 +30,13 @@
  * unredacted original and would store its renditions, and mark them ready, after step 2.
  */
 import type { AuditInput } from '../compliance/audit-log';
+import { destroyUnheldOriginals } from '../compliance/legal-hold';
 import type { Config } from '../config';
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import { ChunkSealer, ciphertextSize, createSealStream } from '../crypto/chunked';
 import { activeUserKey, newDataKey, wrapDataKey } from '../crypto/keys';
 import { listRenditions, type RecordingRow } from '../db/recordings';
-import { forgetUnheldOriginals, swapRedactedOriginal, type RedactedOriginal, type Redaction } from '../db/redactions';
+import { swapRedactedOriginal, type RedactedOriginal, type Redaction } from '../db/redactions';
 import { AppError } from '../errors';
 import { dataKeyFor, openRange } from '../recordings/read';
 import { objectKeyFor } from '../recordings/upload';
@@ -169,22 +170,6 @@ async function storeRedactedOriginal(deps: RedactDeps, row: RecordingRow, reques
     throw new AppError('service_unavailable', 'The redacted audio was stored incompletely');
   }
   return { objectKey, size, ciphertextSize: stored, wrappedDataKey, keyVersion: owner.version };
-}
-
-/**
- * Destroy every unredacted original kept for `recordingId` unless the recording is on legal hold
- * at the instant its rows are forgotten (a concurrent hold wins: then nothing is touched); returns
- * the keys destroyed. The rows, and any data key kept with them, go first, so an object whose
- * delete fails is a stray nothing can open, which retention's and erasure's prefix sweeps remove.
- * Also what follows a released hold, and what every deletion runs before it purges the row.
- */
-export async function destroyUnheldOriginals(deps: Pick<RedactDeps, 'db' | 'store'>, recordingId: string): Promise<string[]> {
-  const forgotten = await forgetUnheldOriginals(deps.db, recordingId);
-  await Promise.all(forgotten.map((key) => deps.store.delete(key)));
-  for (const key of forgotten) {
-    if ((await deps.store.head(key)) !== null) throw new Error(`storage still holds the unredacted original ${key} after delete`);
-  }
-  return forgotten;
 }
 
 /**

@@ -6,9 +6,8 @@
  * (concurrent callers share one run), so a flood of `/health` costs at most one storage call per
  * isolate every 10 s. 503 when storage or the database is down (no recording can be stored or read).
  */
-import { sql } from 'drizzle-orm';
-import type { Config } from '../config';
-import type { Bindings, Database } from '../context';
+import type { Bindings, Config } from '../config';
+import { pingDatabase, type Database } from '../db/client';
 import { AppError } from '../errors';
 import { checkFfmpeg } from '../media/ffmpeg-client';
 import { createBlobStore } from '../storage/select';
@@ -46,7 +45,7 @@ async function timed(fn: () => Promise<unknown>): Promise<CheckResult> {
 async function runChecks(env: Bindings, config: Config, db: Database, depth: HealthDepth): Promise<HealthReport> {
   const store = createBlobStore(env, config);
   const [database, storage, ffmpeg] = await Promise.all([
-    timed(() => db.run(sql`select 1`)),
+    timed(() => pingDatabase(db)),
     timed(() => (depth === 'deep' ? store.selfTest() : store.head(PUBLIC_PROBE_KEY))),
     depth === 'deep' ? timed(() => checkFfmpeg(env, config)) : Promise.resolve<CheckResult>({ status: 'disabled', message: 'Checked only for an API key or an admin token' }),
   ]);

@@ -5,7 +5,6 @@
  * renders those totals plus gauges read from D1 at scrape time. In production every request is also
  * a data point in Workers Analytics Engine (`METRICS_EVENTS`), for dashboards and SQL over the fleet.
  */
-import type { FleetMetrics } from '../../durable-objects/fleet-metrics';
 
 const BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
@@ -59,7 +58,14 @@ export const metrics = {
   downloadBytes: new Counter('recording_download_bytes_total'),
 };
 
-export type FleetMetricsNamespace = DurableObjectNamespace<FleetMetrics>;
+/** What durable-objects/fleet-metrics.ts answers over RPC (the class implements it). */
+export interface FleetMetricsRpc extends Rpc.DurableObjectBranded {
+  /** Add one isolate's increments; false when this hand-over was already counted. */
+  add(batchId: string, samples: Sample[]): boolean;
+  totals(): Sample[];
+}
+
+export type FleetMetricsNamespace = DurableObjectNamespace<FleetMetricsRpc>;
 const fleetStore = (namespace: DurableObjectNamespace) => (namespace as unknown as FleetMetricsNamespace).getByName('fleet');
 let handing = false;
 

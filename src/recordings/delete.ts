@@ -6,10 +6,10 @@
  * failure midway leaves a tombstone that a retry completes; never a row that claims bytes that
  * are gone.
  */
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import { findRecording, listRenditions, purgeRecordingRows, tombstoneUnheldRecording, type RecordingRow } from '../db/recordings';
 import { AppError, notFound } from '../errors';
-import { destroyUnheldOriginals } from '../media/redact';
+import { destroyUnheldOriginals } from '../compliance/legal-hold';
 import type { BlobStore } from '../storage/blob-store';
 
 export interface DeletionReport {

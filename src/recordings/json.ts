@@ -1,6 +1,6 @@
 /** The contract's Recording JSON from a row (and its renditions). */
 import type { RecordingRow, RenditionRow } from '../db/recordings';
-import type { RecordingJson } from '../routes/schemas';
+import type { RecordingJson } from '../domain/recording';
 
 export function toRecordingJson(row: RecordingRow, renditions: RenditionRow[] = []): RecordingJson {
   return {

@@ -6,7 +6,7 @@
  * response starts, so a bad key or header becomes a clear JSON error rather than a broken body.
  */
 import type { Config } from '../config';
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import { CHUNK_SIZE, ChunkOpener, HEADER_SIZE, IntegrityError, chunkSpan, ciphertextSize, createOpenStream } from '../crypto/chunked';
 import { unwrapRecordingKey } from '../crypto/keys';
 import type { RecordingRow } from '../db/recordings';

@@ -8,7 +8,8 @@ import { getConsent, putConsent } from '../db/consents';
 import { AppError } from '../errors';
 import { describeError } from '../observability/logger';
 import { createBlobStore } from '../storage/select';
-import { authErrors, errorResponses, json, RecordingSchema, security } from './schemas';
+import { RecordingSchema } from '../domain/recording';
+import { authErrors, errorResponses, json, security } from './schemas';
 import { createRouter } from './router';
 
 const ConsentSchema = z

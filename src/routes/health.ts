@@ -6,10 +6,10 @@
  * is. `GET /metrics` serves the fleet's Prometheus text to admins.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { sql } from 'drizzle-orm';
 import { hasCredentials } from '../auth/authenticate';
 import { authenticateRequest, requestCredentials, requireAuth, requireRole } from '../auth/middleware';
 import type { AppEnv } from '../context';
+import { countRecordingsByStatusAndTier } from '../db/recordings';
 import { AppError } from '../errors';
 import { checkHealth } from '../observability/health';
 import { fleetTotals, flushMetrics, renderPrometheus, type Gauge } from '../observability/metrics';
@@ -70,9 +70,7 @@ healthRoutes.openapi(
   async (c) => {
     if (!c.get('config').PROMETHEUS_ENABLED) throw new AppError('not_found', 'Metrics are disabled');
     await requireRole(c, ['admin'], 'metrics.read');
-    const rows = await c.get('db').all<{ status: string; tier: string; n: number }>(
-      sql`select status, storage_tier as tier, count(*) as n from recordings where deleted_at is null group by status, storage_tier`,
-    );
+    const rows = await countRecordingsByStatusAndTier(c.get('db'));
     const gauges: Gauge[] = [
       {
         name: 'recordings',

@@ -14,7 +14,8 @@ import { enqueueProcessing } from '../media/jobs';
 import { describeError } from '../observability/logger';
 import { toRecordingJson } from '../recordings/json';
 import { createBlobStore } from '../storage/select';
-import { authErrors, errorResponses, IdParams, json, RecordingSchema, security } from './schemas';
+import { RecordingSchema } from '../domain/recording';
+import { authErrors, errorResponses, IdParams, json, security } from './schemas';
 import { createRouter } from './router';
 
 export const lifecycleRoutes = createRouter();

@@ -14,7 +14,8 @@ import { issuePlaybackUrl, serveAudio, serveSignedPlayback, type AudioAnswer, ty
 import { uploadRecording, type UploadDeps } from '../recordings/upload';
 import { createBlobStore } from '../storage/select';
 import { queryTokens } from '../transcripts/search-index';
-import { authErrors, errorResponses, IdParams, json, RecordingSchema, security, STATUSES } from './schemas';
+import { RecordingSchema, STATUSES } from '../domain/recording';
+import { authErrors, errorResponses, IdParams, json, security } from './schemas';
 import { createRouter } from './router';
 
 export const recordingRoutes = createRouter();

@@ -6,7 +6,8 @@ import { AppError } from '../errors';
 import { redactRecording } from '../media/redact';
 import { toRecordingJson } from '../recordings/json';
 import { createBlobStore } from '../storage/select';
-import { authErrors, errorResponses, IdParams, json, RecordingSchema, security } from './schemas';
+import { RecordingSchema } from '../domain/recording';
+import { authErrors, errorResponses, IdParams, json, security } from './schemas';
 import { createRouter } from './router';
 
 export const redactionRoutes = createRouter();

@@ -14,38 +14,7 @@ export const ErrorSchema = z
   })
   .openapi('Error');
 
-export const FORMATS = ['wav', 'webm', 'ogg', 'mp3', 'm4a', 'flac'] as const;
-export const STATUSES = ['recording', 'processing', 'ready', 'failed'] as const;
-export const TIERS = ['hot', 'cool', 'cold', 'archive'] as const;
-
 export const RecordingId = z.string().regex(/^rec_[0-9A-Za-z]{16,40}$/, 'must be a recording id').openapi({ example: 'rec_01JD4W9X0Y1Z2A3B4C5D6E7F8G' });
-
-export const RecordingSchema = z
-  .object({
-    id: z.string(),
-    callId: z.string(),
-    userId: z.string(),
-    callerPhone: z.string().nullable(),
-    receiverPhone: z.string().nullable(),
-    startTime: z.string(),
-    endTime: z.string().nullable(),
-    durationMs: z.number().int().nullable(),
-    format: z.enum(FORMATS),
-    contentType: z.string(),
-    size: z.number().int(),
-    status: z.enum(STATUSES),
-    failureReason: z.string().nullable().optional(),
-    storageTier: z.enum(TIERS),
-    legalHold: z.boolean(),
-    pauses: z.array(z.object({ at: z.string(), durationMs: z.number().int() })).optional(),
-    gaps: z.array(z.object({ fromSequence: z.number().int(), toSequence: z.number().int() })).optional(),
-    redactions: z.array(z.object({ startMs: z.number().int(), endMs: z.number().int(), reason: z.string(), at: z.string() })).optional(),
-    renditions: z.array(z.enum(['high', 'low', 'mp3'])).optional(),
-    createdAt: z.string(),
-  })
-  .openapi('Recording');
-
-export type RecordingJson = z.infer<typeof RecordingSchema>;
 
 export const IdParams = z.object({ id: RecordingId.openapi({ param: { name: 'id', in: 'path' } }) });
 

@@ -3,7 +3,7 @@
  * will not sign with an account key, so the adapter signs a short-lived SAS per operation instead:
  * scoped to one blob (or, for listing, the container), with only the permission that operation
  * needs, valid for a few minutes. The account key never leaves the Worker and no SAS made here is
- * handed to a client. The connection string it signs for is parsed in azure-connection.ts.
+ * handed to a client. The connection string it signs for is parsed in src/azure-connection.ts.
  *
  * Format: "Create a service SAS", version 2020-12-06 and later (learn.microsoft.com/rest/api/
  * storageservices/create-service-sas): sixteen fields joined by "\n", every absent optional field

@@ -15,7 +15,7 @@
 import './xml-polyfill';
 import { AnonymousCredential, BlockBlobClient, ContainerClient, newPipeline, type Pipeline, type RequestPolicyFactory, RestError } from '@azure/storage-blob';
 import { ConfigError } from '../config';
-import { type AzureConnection, CONTAINER_NAME_RULE, InvalidConnectionString, isValidContainerName, parseConnectionString } from './azure-connection';
+import { type AzureConnection, CONTAINER_NAME_RULE, InvalidConnectionString, isValidContainerName, parseConnectionString } from '../azure-connection';
 import { importAccountKey, SAS_VERSION, signServiceSas } from './azure-sas';
 import type { BlobHead, BlobObject, BlobStore, ByteRange, MultipartUpload, StorageTier, TierChange, UploadedPart } from './blob-store';
 import { StorageUnavailable, roundTripProbe } from './blob-store';

@@ -6,9 +6,8 @@
  * row the hourly cron aborts; any error aborts the upload and leaves no object behind (and no row,
  * unless the abort itself could not reach the provider: then the row is what the cron aborts).
  */
-import { eq } from 'drizzle-orm';
-import type { Database } from '../context';
-import { openUploads } from '../db/schema';
+import type { Database } from '../db/client';
+import { forgetUpload, trackUpload } from '../db/lifecycle';
 import { type BlobStore, type MultipartUpload, StorageUnavailable, type UploadedPart } from './blob-store';
 
 /** 320 sealed chunks of 16,400 bytes: ≥ 5 MiB (the S3/R2 minimum) and a whole number of chunks. */
@@ -36,7 +35,7 @@ export async function uploadStream(body: ReadableStream<Uint8Array>, options: St
 
   const begin = async () => {
     const started = await options.store.createMultipart(options.key, options.contentType);
-    await options.db.insert(openUploads).values({ uploadId: started.uploadId, objectKey: options.key, recordingId: options.recordingId ?? null, startedAt: new Date().toISOString() });
+    await trackUpload(options.db, { uploadId: started.uploadId, objectKey: options.key, recordingId: options.recordingId ?? null });
     return started;
   };
   const sendPart = async (data: Uint8Array) => {
@@ -73,7 +72,7 @@ export async function uploadStream(body: ReadableStream<Uint8Array>, options: St
     if (filled > 0) await sendPart(buffer.subarray(0, filled));
     if (inFlight) parts.push(await inFlight);
     await upload.complete(parts);
-    await options.db.delete(openUploads).where(eq(openUploads.uploadId, upload.uploadId));
+    await forgetUpload(options.db, upload.uploadId);
     return { size: total };
   } catch (error) {
     // Cleanup is best effort and never replaces `error`: a 413 or 415 stays a 413 or 415 even when
@@ -102,8 +101,5 @@ async function abandon(db: Database, upload: MultipartUpload): Promise<void> {
   } catch (error) {
     if (error instanceof StorageUnavailable) return;
   }
-  await db
-    .delete(openUploads)
-    .where(eq(openUploads.uploadId, upload.uploadId))
-    .catch(() => undefined);
+  await forgetUpload(db, upload.uploadId).catch(() => undefined);
 }

@@ -4,7 +4,7 @@
  * the GDPR export call, so that every path seals and indexes the same way.
  */
 import type { Config } from '../config';
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import type { RecordingRow } from '../db/recordings';
 import { findTranscript, writeTranscript, type TranscriptRow } from '../db/transcripts';
 import { dataKeyFor } from '../recordings/read';

@@ -11,12 +11,18 @@ import { findTranscript } from '../db/transcripts';
 import { classifyStorageError } from '../media/failures';
 import { dataKeyFor } from '../recordings/read';
 import type { TranscriptContent } from './content';
-import { transcriptionEngine, type TranscriptionDeps } from './engine';
+import type { TranscriptionDeps, TranscriptionEngine } from './engine';
+import { ffmpegAsrEngine } from './ffmpeg-asr';
 import { saveTranscript } from './store';
+import { workersAiEngine } from './workers-ai';
 
 export type TranscribeOutcome =
   | { stored: true; engine: string; content: TranscriptContent }
   | { stored: false; reason: 'not_ready' | 'no_consent' | 'service_transcript' | 'up_to_date' | 'superseded' };
+
+function transcriptionEngine(choice: 'workers-ai' | 'ffmpeg'): TranscriptionEngine {
+  return choice === 'workers-ai' ? workersAiEngine : ffmpegAsrEngine;
+}
 
 export async function transcribeRecording(deps: TranscriptionDeps, row: RecordingRow): Promise<TranscribeOutcome> {
   if (row.status !== 'ready' || !row.objectKey) return { stored: false, reason: 'not_ready' };

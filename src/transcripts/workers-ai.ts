@@ -10,15 +10,10 @@ import { listRenditions } from '../db/recordings';
 import { PermanentFailure, TransientFailure, classifyStorageError } from '../media/failures';
 import { openRange } from '../recordings/read';
 import { textOf, type TranscriptSegment } from './content';
-import type { TranscriptionEngine } from './engine';
+import { WHISPER_MODEL, type TranscriptionEngine } from './engine';
 
-export const WHISPER_MODEL = '@cf/openai/whisper-large-v3-turbo';
 /** 25 MB of MP3 (its base64 is a third larger, and both are in memory at once). */
 const MAX_AUDIO_BYTES = 25_000_000;
-
-export interface AiBinding {
-  run(model: typeof WHISPER_MODEL, input: Ai_Cf_Openai_Whisper_Large_V3_Turbo_Input): Promise<Ai_Cf_Openai_Whisper_Large_V3_Turbo_Output>;
-}
 
 const finite = (n: unknown): n is number => typeof n === 'number' && Number.isFinite(n) && n >= 0;
 

@@ -2,7 +2,7 @@ import { exportJWK, generateKeyPair, SignJWT, UnsecuredJWT, type JWK } from 'jos
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { flushDeniedAuth } from '../../src/compliance/denied-auth';
-import { createDb } from '../../src/context';
+import { createDb } from '../../src/db/client';
 import { settleAudit, testLedger } from '../support/audit';
 import { API_KEY, call, tokenFor } from '../support/auth';
 import { TEST_SECRETS } from '../support/secrets';

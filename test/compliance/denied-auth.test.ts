@@ -5,7 +5,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { flushDeniedAuth, recordDeniedAuth } from '../../src/compliance/denied-auth';
-import { createDb } from '../../src/context';
+import { createDb } from '../../src/db/client';
 import { auditEvents, authDenials } from '../../src/db/schema';
 import { and, eq, sql } from 'drizzle-orm';
 import { API_KEY, call } from '../support/auth';

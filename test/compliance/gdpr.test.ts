@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app';
 import { eraseSubject, type ErasureReport, type SubjectExport } from '../../src/compliance/gdpr';
 import { getConfig } from '../../src/config';
-import { createDb } from '../../src/context';
+import { createDb } from '../../src/db/client';
 import { KeyUnavailable, unwrapRecordingKey } from '../../src/crypto/keys';
 import { findRecording, type RecordingRow } from '../../src/db/recordings';
 import { redactionOriginals, renditions, transcripts, userKeys } from '../../src/db/schema';

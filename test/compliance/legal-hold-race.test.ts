@@ -6,7 +6,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { getConfig } from '../../src/config';
-import { createDb } from '../../src/context';
+import { createDb } from '../../src/db/client';
 import { findRecording } from '../../src/db/recordings';
 import { uploadRaw as storeUpload } from '../../src/recordings/upload';
 import { createBlobStore } from '../../src/storage/select';

@@ -12,7 +12,7 @@ import * as schema from '../../src/db/schema';
 import { runDaily, runHourly } from '../../src/compliance/scheduled';
 import { auditLedger } from '../../src/compliance/audit-log';
 import { parseConfig } from '../../src/config';
-import { createDb } from '../../src/context';
+import { createDb } from '../../src/db/client';
 import { StorageUnavailable, type BlobStore } from '../../src/storage/blob-store';
 import { R2BlobStore } from '../../src/storage/r2';
 import { settleAudit } from '../support/audit';

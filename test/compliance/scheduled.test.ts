@@ -9,7 +9,7 @@ import { DAILY_CRON, HOURLY_CRON, runDaily, runHourly, runScheduled } from '../.
 import { archiveRecording, restoreRecording } from '../../src/compliance/tiering';
 import { auditLedger } from '../../src/compliance/audit-log';
 import { parseConfig } from '../../src/config';
-import { createDb } from '../../src/context';
+import { createDb } from '../../src/db/client';
 import { findRecording } from '../../src/db/recordings';
 import type { BlobStore, StorageTier } from '../../src/storage/blob-store';
 import { R2BlobStore } from '../../src/storage/r2';

@@ -7,7 +7,7 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { getConfig, type Config } from '../../src/config';
-import { createDb } from '../../src/context';
+import { createDb } from '../../src/db/client';
 import { listDeadLetterPage, replayDeadLetter } from '../../src/compliance/webhook-dead-letters';
 import {
   WEBHOOK_DEAD_LETTER_QUEUE_NAME,

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:test';
 import { and, eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { createDb } from '../../src/context';
+import { createDb } from '../../src/db/client';
 import { IntegrityError } from '../../src/crypto/aes-gcm';
 import { deriveBytes, importMasterKey } from '../../src/crypto/derive';
 import {

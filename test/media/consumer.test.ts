@@ -8,8 +8,8 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from 'cloudflare:test';
 import { and, eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
-import { getConfig } from '../../src/config';
-import { createDb, type Bindings } from '../../src/context';
+import { getConfig, type Bindings } from '../../src/config';
+import { createDb } from '../../src/db/client';
 import { findRecording, listRenditions, type RecordingRow } from '../../src/db/recordings';
 import { auditEvents } from '../../src/db/schema';
 import worker from '../../src/index';

@@ -11,7 +11,7 @@ import { env } from 'cloudflare:test';
 import { and, eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { getConfig } from '../../src/config';
-import { createDb } from '../../src/context';
+import { createDb } from '../../src/db/client';
 import { findRecording, listRenditions, type RecordingRow } from '../../src/db/recordings';
 import { auditEvents, recordings, redactionOriginals } from '../../src/db/schema';
 import { dataKeyFor, openRange } from '../../src/recordings/read';

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { DatabaseSync } from 'node:sqlite';
 import { drizzle } from 'drizzle-orm/sqlite-proxy';
 import { describe, expect, it } from 'vitest';
-import type { Database } from '../../src/context';
+import type { Database } from '../../src/db/client';
 import { ChunkSealer, createSealStream } from '../../src/crypto/chunked';
 import { activeUserKey, newDataKey, wrapDataKey } from '../../src/crypto/keys';
 import * as schema from '../../src/db/schema';

@@ -1,6 +1,6 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
-import { createDb } from '../../src/context';
+import { createDb } from '../../src/db/client';
 import { destroyUserKeys, rewrapRecordings, rotateUserKeys } from '../../src/crypto/keys';
 import { settleAudit } from '../support/audit';
 import { as, call } from '../support/auth';

@@ -1,7 +1,7 @@
 import { env } from 'cloudflare:test';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getConfig } from '../../src/config';
-import { createDb } from '../../src/context';
+import { createDb } from '../../src/db/client';
 import { findRecording } from '../../src/db/recordings';
 import { signPlaybackUrl } from '../../src/recordings/playback-url';
 import { dataKeyFor, openRange } from '../../src/recordings/read';

@@ -1,13 +1,13 @@
 /**
  * AZURE_STORAGE_CONNECTION_STRING and AZURE_CONTAINER_NAME: the parser in
- * src/storage/azure-connection.ts, and parseConfig refusing a bad value at start, before any
+ * src/azure-connection.ts, and parseConfig refusing a bad value at start, before any
  * request, with a ConfigError that names the variable and never echoes the value (it holds the key).
  */
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createApp } from '../../src/app';
 import { ConfigError, parseConfig } from '../../src/config';
-import { InvalidConnectionString, parseConnectionString } from '../../src/storage/azure-connection';
+import { InvalidConnectionString, parseConnectionString } from '../../src/azure-connection';
 import { AzureBlobStore } from '../../src/storage/azure';
 import { TEST_SECRETS } from '../support/secrets';
 

@@ -10,7 +10,7 @@
  * requests against Azurite, which verifies signatures and permissions as Azure does.
  */
 import { describe, expect, inject, it } from 'vitest';
-import { parseConnectionString } from '../../src/storage/azure-connection';
+import { parseConnectionString } from '../../src/azure-connection';
 import { canonicalPermissions, importAccountKey, SAS_VERSION, serviceSasStringToSign, signServiceSas } from '../../src/storage/azure-sas';
 
 const DEV_KEY = 'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';

@@ -7,8 +7,8 @@
 import { createExecutionContext, createMessageBatch, env, getQueueResult } from 'cloudflare:test';
 import { and, eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { getConfig } from '../../src/config';
-import { createDb, type Bindings } from '../../src/context';
+import { getConfig, type Bindings } from '../../src/config';
+import { createDb } from '../../src/db/client';
 import { deleteExpiredTranscripts } from '../../src/db/lifecycle';
 import { findRecording, type RecordingRow } from '../../src/db/recordings';
 import { auditEvents, transcripts } from '../../src/db/schema';

@@ -1,11 +1,12 @@
 /**
  * AZURE_STORAGE_CONNECTION_STRING and AZURE_CONTAINER_NAME, checked without touching the network.
- * src/config.ts runs these checks when the settings are parsed (so a bad value stops the Worker,
+ * Part of the configuration layer beside config.ts (src/storage/azure.ts imports it from here, so
+ * config never imports storage). src/config.ts runs these checks when the settings are parsed (so a bad value stops the Worker,
  * and `npm start` under Node, before the first request) and the Azure adapter runs them again when
- * it is built directly. This module imports nothing: config.ts imports it, and Node loads it with
+ * it is built directly. This module imports nothing but src/encoding.ts: config.ts imports it, and Node loads it with
  * type stripping, so it must stay erasable TypeScript without dependencies.
  */
-import { base64ToBytes } from '../encoding.ts';
+import { base64ToBytes } from './encoding.ts';
 
 export interface AzureConnection {
   accountName: string;

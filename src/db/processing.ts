@@ -1,13 +1,23 @@
 /**
- * What the media pipeline writes to D1: the rendition rows and the recording's processing status,
+ * What the media pipeline (src/media/) writes to D1: the rendition rows and the recording's processing status,
  * and the reason the last attempt gave (read back from the audit chain by the dead-letter
  * consumer). A recording that reached `ready` is never turned `failed` by a late duplicate.
  */
 import { and, eq, isNull, ne } from 'drizzle-orm';
-import type { Database } from '../context';
-import { newestEventDetails } from '../db/audit';
-import { recordings, renditions } from '../db/schema';
-import type { ProcessedRecording, RenditionQuality } from './process-recording';
+import { newestEventDetails } from './audit';
+import type { Database } from './client';
+import type { RecordingRow } from './recordings';
+import { recordings, renditions } from './schema';
+
+type RenditionQuality = (typeof renditions.$inferSelect)['quality'];
+
+/** What processing made of a recording (src/media/process-recording.ts): its audio facts and the stored renditions. */
+export interface ProcessedRows {
+  durationMs: number;
+  format: RecordingRow['format'];
+  contentType: string;
+  renditions: Omit<typeof renditions.$inferInsert, 'recordingId' | 'createdAt'>[];
+}
 
 /** The audit action of an attempt that will be retried; its details carry `attempt` and `reason`. */
 export const RETRY_ACTION = 'recording.processing_retry';
@@ -16,7 +26,7 @@ export const RETRY_ACTION = 'recording.processing_retry';
  * In one D1 batch (a transaction): upsert every rendition row by (recording, quality) and mark the
  * recording ready. False when the recording was deleted meanwhile (its new rows then go too).
  */
-export async function saveProcessed(db: Database, recordingId: string, processed: ProcessedRecording): Promise<boolean> {
+export async function saveProcessed(db: Database, recordingId: string, processed: ProcessedRows): Promise<boolean> {
   const now = new Date().toISOString();
   const [updated] = await db.batch([
     db

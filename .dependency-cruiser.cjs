@@ -1,0 +1,105 @@
+/**
+ * The direction of dependencies, checked by test/node/dependency-rules.test.ts (and by hand with
+ * `npx depcruise src durable-objects`). Layers, top to bottom; a module may import its own layer
+ * and any layer below it, never one above:
+ *
+ *   entry     src/index.ts, src/app.ts, durable-objects/       what the runtime calls
+ *   http      src/routes/, src/context.ts,                      Hono: parse, principal, one service call, response
+ *             src/auth/middleware.ts, src/auth/rate-limit.ts
+ *   service   src/{recordings,live,media,compliance,transcripts,auth,observability}/
+ *                                                              plain functions: no Hono Context
+ *   infra     src/{crypto,storage,db}/                         keys and ciphers, blobs, SQL
+ *   base      src/config.ts, src/errors.ts, src/azure-connection.ts
+ *
+ * Leaves may be imported from any layer and import only leaves and base: src/encoding.ts,
+ * src/domain/ (shapes shared across layers), src/observability/logger.ts, and src/media/jobs.ts
+ * (the media queue's message contract, which every producer sends).
+ *
+ * Inside the service layer compliance does not import media (media reports to compliance: audit,
+ * webhooks, tiering; compliance reaches media only through the queue contract). SQL lives in
+ * src/db/ only: nothing else imports drizzle-orm. No import cycle anywhere, type-only imports
+ * included (`tsPreCompilationDeps`). src/web/ is the browser app, a separate program.
+ */
+const ENTRY = '^(src/(index|app)\\.ts$|durable-objects/)';
+const HTTP = '^src/(routes/|context\\.ts$|auth/(middleware|rate-limit)\\.ts$)';
+const SERVICE = '^src/(recordings|live|media|compliance|transcripts|auth|observability)/';
+const INFRA = '^src/(crypto|storage|db)/';
+const BASE = '^src/(config|errors|azure-connection)\\.ts$';
+const LEAF = '^src/(encoding\\.ts$|domain/|observability/logger\\.ts$|media/jobs\\.ts$)';
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'An import cycle: the modules cannot be understood, tested or loaded one without the other.',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'not-to-entry',
+      severity: 'error',
+      comment: 'Only entry points import entry points (the Worker and the Durable Object classes). A service that calls a Durable Object types its stub with the RPC interface it declares, which the class implements.',
+      from: { pathNot: ENTRY },
+      to: { path: ENTRY },
+    },
+    {
+      name: 'http-only-from-entry',
+      severity: 'error',
+      comment: 'The HTTP layer (routes, the request context, Hono middleware) is imported by entry points and itself only: services take plain arguments.',
+      from: { pathNot: [ENTRY, HTTP] },
+      to: { path: HTTP },
+    },
+    {
+      name: 'services-only-from-above',
+      severity: 'error',
+      comment: 'crypto, storage, db, config, errors and the leaves do not import services.',
+      from: { path: [INFRA, BASE, LEAF] },
+      to: { path: SERVICE, pathNot: LEAF },
+    },
+    {
+      name: 'infra-only-from-above',
+      severity: 'error',
+      comment: 'config, errors and the leaves do not import crypto, storage or db.',
+      from: { path: [BASE, LEAF] },
+      to: { path: INFRA },
+    },
+    {
+      name: 'leaves-import-leaves',
+      severity: 'error',
+      comment: 'A leaf is importable from anywhere because it imports nothing but leaves and base.',
+      from: { path: LEAF },
+      to: { path: '^(src|durable-objects)/', pathNot: [LEAF, BASE] },
+    },
+    {
+      name: 'compliance-not-to-media',
+      severity: 'error',
+      comment: 'media depends on compliance (audit, webhooks, tiering); compliance reaches media only through the queue contract src/media/jobs.ts.',
+      from: { path: '^src/compliance/' },
+      to: { path: '^src/media/', pathNot: '^src/media/jobs\\.ts$' },
+    },
+    {
+      name: 'sql-only-in-db',
+      severity: 'error',
+      comment: 'All SQL is in src/db/: no other module imports drizzle-orm or builds a query.',
+      from: { pathNot: '^src/db/' },
+      to: { path: '(^|/)node_modules/drizzle-orm/' },
+    },
+    {
+      name: 'not-to-unresolvable',
+      severity: 'error',
+      comment: 'An import that does not resolve hides a dependency from every other rule.',
+      from: {},
+      to: { couldNotResolve: true },
+    },
+  ],
+  options: {
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^src/web/' },
+    // Workers runtime modules (cloudflare:workers, cloudflare:test) are the platform's, like node: ones.
+    builtInModules: { add: ['cloudflare:workers', 'cloudflare:test', 'cloudflare:sockets', 'cloudflare:email'] },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },
+  },
+};

@@ -1,0 +1,90 @@
+/**
+ * The direction of dependencies (.dependency-cruiser.cjs, explained in docs/architecture.md):
+ * dependency-cruiser walks src/ and durable-objects/, type-only imports included, and every import
+ * against the layers, every cycle and every drizzle-orm import outside src/db/ fails this test
+ * with its path. The same rule file, run over test/fixtures/dependency-rules (a miniature src/
+ * with one violation per rule), must report exactly those: proof that the check can fail.
+ */
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { cruise, type ICruiseResult, type IFlattenedRuleSet, type IViolation } from 'dependency-cruiser';
+import extractTSConfig from 'dependency-cruiser/config-utl/extract-ts-config';
+import { describe, expect, it } from 'vitest';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const FIXTURE = path.join(ROOT, 'test/fixtures/dependency-rules');
+const rules = createRequire(import.meta.url)(path.join(ROOT, '.dependency-cruiser.cjs')) as IFlattenedRuleSet & { options: Record<string, unknown> };
+
+/**
+ * Violations in modules whose owners are rewriting them right now (issue 14's service layer and
+ * the audit work); each entry goes when its import does. An entry that no longer occurs fails the
+ * test too, so the list only shrinks.
+ */
+const PENDING: string[] = [
+  // audit (src/compliance/audit-*.ts, src/db/audit.ts, durable-objects/audit-sequencer.ts)
+  'services-only-from-above: src/db/audit.ts → src/compliance/audit-format.ts',
+  'not-to-entry: src/compliance/audit-log.ts → durable-objects/audit-sequencer.ts',
+  'no-circular: durable-objects/audit-sequencer.ts → src/context.ts → src/compliance/audit-log.ts → durable-objects/audit-sequencer.ts',
+  'no-circular: durable-objects/audit-sequencer.ts → src/compliance/audit-sequencer.ts → src/context.ts → src/compliance/audit-log.ts → durable-objects/audit-sequencer.ts',
+  'http-only-from-entry: src/compliance/audit-sequencer.ts → src/context.ts',
+  'http-only-from-entry: src/compliance/audit-ledger.ts → src/context.ts',
+  // service layer (Database, createDb and Bindings come from src/db/client.ts and src/config.ts)
+  'http-only-from-entry: src/recordings/upload.ts → src/context.ts',
+  'http-only-from-entry: src/live/call-recorder.ts → src/context.ts',
+  'http-only-from-entry: src/recordings/create.ts → src/context.ts',
+  'http-only-from-entry: src/auth/permissions.ts → src/context.ts',
+];
+
+async function violationsIn(baseDir: string, paths: string[], overrides: Record<string, unknown> = {}): Promise<string[]> {
+  const tsConfigFile = path.join(ROOT, 'tsconfig.json');
+  const result = await cruise(
+    paths,
+    {
+      ...rules.options,
+      ruleSet: { forbidden: rules.forbidden },
+      validate: true,
+      baseDir,
+      tsConfig: { fileName: tsConfigFile },
+      ...overrides,
+    },
+    undefined,
+    { tsConfig: extractTSConfig(tsConfigFile) },
+  );
+  const output = (typeof result.output === 'string' ? JSON.parse(result.output) : result.output) as ICruiseResult;
+  return output.summary.violations.map(violationLine);
+}
+
+/** One line per violation: the rule, then the import (or the cycle) it forbids. */
+function violationLine(v: IViolation): string {
+  const to = v.to.replace(/^.*node_modules\/([^/]+)\/.*$/, '$1');
+  const chain = v.cycle ? [v.from, ...v.cycle.map((step) => step.name)] : [v.from, to];
+  return `${v.rule.name}: ${chain.join(' → ')}`;
+}
+
+describe('dependency direction', () => {
+  it('src/ and durable-objects/ import only downwards, without cycles and without SQL outside src/db/', async () => {
+    const found = await violationsIn(ROOT, ['src', 'durable-objects']);
+    expect(found.filter((v) => !PENDING.includes(v)), 'imports against .dependency-cruiser.cjs').toEqual([]);
+    expect(
+      PENDING.filter((v) => !found.includes(v)),
+      'fixed: remove these from PENDING',
+    ).toEqual([]);
+  });
+
+  it('the same rules report a layer violation, a type-only one, a cycle and SQL outside db/ in the fixture', async () => {
+    const found = await violationsIn(FIXTURE, ['src']);
+    expect(found.sort()).toEqual(
+      [
+        'compliance-not-to-media: src/compliance/retention.ts → src/media/encode.ts',
+        'http-only-from-entry: src/db/orders.ts → src/routes/order-request.ts',
+        'no-circular: src/media/decode.ts → src/media/encode.ts → src/media/decode.ts',
+        'sql-only-in-db: src/media/encode.ts → drizzle-orm',
+      ].sort(),
+    );
+  });
+
+  it('sees type-only imports only because of tsPreCompilationDeps: without it the fixture’s type-only violations vanish', async () => {
+    const found = await violationsIn(FIXTURE, ['src'], { tsPreCompilationDeps: false });
+    expect(found.sort()).toEqual(['compliance-not-to-media: src/compliance/retention.ts → src/media/encode.ts', 'sql-only-in-db: src/media/encode.ts → drizzle-orm']);
+  });
+});
