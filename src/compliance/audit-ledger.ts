@@ -7,7 +7,7 @@
  */
 import type { FlattenedJWS, JWK } from 'jose';
 import type { Database } from '../context';
-import { shardEventsAfter, shardsWithEvents, type AuditEventRow } from '../db/audit';
+import { shardChainPage, shardsWithEvents } from '../db/audit';
 import type { BlobStore } from '../storage/blob-store';
 import { auditPublicKeys, auditSigner, openCheckpoint, signCheckpoint, type CheckpointPayload } from './audit-checkpoint';
 import type { ChainedAuditEvent } from './audit-format';
@@ -17,7 +17,8 @@ import { verifyLedger, type StoredCheckpoint, type VerifyResult } from './audit-
 export const CHECKPOINT_PREFIX = 'audit-checkpoints/';
 /** Checkpoint keys start with `CEILING - time in ms`, zero-padded: the newest lists first. */
 const CEILING = 10 ** 15;
-const PAGE = 1000;
+/** Rows per D1 read of a shard walk. */
+const PAGE = 5000;
 export const EXPORT_FORMAT = 'call-recorder-audit-export/1';
 
 export interface LedgerDeps {
@@ -87,15 +88,21 @@ async function newestHeads(checkpoints: StoredCheckpoint[], keys: readonly JWK[]
   return new Map();
 }
 
-const asChained = (row: AuditEventRow): ChainedAuditEvent => ({ ...row, details: row.details ?? null });
-
+/**
+ * A shard's events in seq order from `fromSeq`, page by page; the next page is asked for as soon as
+ * a page arrives, so D1 reads it while the caller hashes this one.
+ */
 async function* shardEvents(db: Database, shard: number, fromSeq = 1): AsyncIterable<ChainedAuditEvent> {
-  let after = fromSeq - 1;
-  for (;;) {
-    const page = await shardEventsAfter(db, shard, after, PAGE);
-    for (const row of page) yield asChained(row);
-    if (page.length < PAGE) return;
-    after = page[page.length - 1]!.seq;
+  let next: Promise<ChainedAuditEvent[]> | null = shardChainPage(db.$client, shard, fromSeq - 1, PAGE);
+  while (next) {
+    const page: ChainedAuditEvent[] = await next;
+    next = page.length < PAGE ? null : shardChainPage(db.$client, shard, page[page.length - 1]!.seq, PAGE);
+    try {
+      yield* page;
+    } catch (error) {
+      await next?.catch(() => undefined);
+      throw error;
+    }
   }
 }
 

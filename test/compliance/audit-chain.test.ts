@@ -10,7 +10,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test'
 import { flattenedVerify, importJWK, type FlattenedJWS } from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { auditPublicKeys, auditSigner, signCheckpoint } from '../../src/compliance/audit-checkpoint';
-import { chainHash, GENESIS_HASH, merkleRoot, merkleTreeHash, shardFor, type ChainedAuditEvent } from '../../src/compliance/audit-format';
+import { canonicalEventJson, canonicalJson, chainHash, GENESIS_HASH, hashedFields, merkleRoot, merkleTreeHash, shardFor, type ChainedAuditEvent } from '../../src/compliance/audit-format';
 import { CHECKPOINT_PREFIX, readCheckpoints, verifyAuditLog, writeAuditCheckpoint } from '../../src/compliance/audit-ledger';
 import { appendAudit, newAuditEvent } from '../../src/compliance/audit-log';
 import type { VerifyResult } from '../../src/compliance/audit-verifier';
@@ -344,6 +344,17 @@ describe('checkpoints', () => {
     const opened = await flattenedVerify(jws, await importJWK(keys.keys[0]!, 'EdDSA'));
     expect(opened.protectedHeader).toMatchObject({ alg: 'EdDSA', kid: keys.keys[0]!.kid });
     expect(JSON.parse(new TextDecoder().decode(opened.payload))).toMatchObject({ root: written.root });
+  });
+
+  it('the fast event JSON is the canonical JSON of the hashed fields, byte for byte', () => {
+    const base = newAuditEvent({ actor: 'a"\\ü\u2028', action: 'x.y', outcome: 'denied', details: { z: 1, a: [{ y: null, b: 'é' }], m: { q: true } }, recordingId: 'rec_1', requestId: 'req-1', subjectUserId: 'u' });
+    const events = [
+      { ...base, shard: 3, seq: 17 },
+      { ...base, shard: 0, seq: 1, details: null, actorRole: null, recordingId: null, subjectUserId: null, requestId: null },
+      { ...base, shard: 15, seq: 2 ** 40, actorRole: undefined as unknown as null, details: {} },
+      { ...base, shard: 1, seq: 5, id: undefined as unknown as string },
+    ];
+    for (const event of events) expect(canonicalEventJson(event)).toBe(canonicalJson(hashedFields(event)));
   });
 
   it('the Merkle tree hash matches the RFC 6962 reference vectors (certificate-transparency)', async () => {
