@@ -18,7 +18,8 @@
  * Inside the service layer compliance does not import media (media reports to compliance: audit,
  * webhooks, tiering; compliance reaches media only through the queue contract). SQL lives in
  * src/db/ only: nothing else imports drizzle-orm. No import cycle anywhere, type-only imports
- * included (`tsPreCompilationDeps`). src/web/ is the browser app, a separate program.
+ * included (`tsPreCompilationDeps`). src/web/ is the browser app, a separate program: it and the
+ * Worker import nothing of each other.
  */
 const ENTRY = '^(src/(index|app)\\.ts$|durable-objects/)';
 const HTTP = '^src/(routes/|context\\.ts$|auth/(middleware|rate-limit)\\.ts$)';
@@ -86,6 +87,20 @@ module.exports = {
       to: { path: '(^|/)node_modules/drizzle-orm/' },
     },
     {
+      name: 'web-apart',
+      severity: 'error',
+      comment: 'src/web/ is the browser app, built by Vite and speaking to the Worker over HTTP only: neither imports the other.',
+      from: { path: '^src/web/' },
+      to: { path: '^(src|durable-objects)/', pathNot: '^src/web/' },
+    },
+    {
+      name: 'worker-not-to-web',
+      severity: 'error',
+      comment: 'The Worker serves src/web/ as built assets, never as modules.',
+      from: { path: '^(src|durable-objects)/', pathNot: '^src/web/' },
+      to: { path: '^src/web/' },
+    },
+    {
       name: 'not-to-unresolvable',
       severity: 'error',
       comment: 'An import that does not resolve hides a dependency from every other rule.',
@@ -97,7 +112,6 @@ module.exports = {
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
     doNotFollow: { path: 'node_modules' },
-    exclude: { path: '^src/web/' },
     // Workers runtime modules (cloudflare:workers, cloudflare:test) are the platform's, like node: ones.
     builtInModules: { add: ['cloudflare:workers', 'cloudflare:test', 'cloudflare:sockets', 'cloudflare:email'] },
     enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },

@@ -1,9 +1,10 @@
 /**
  * The direction of dependencies (.dependency-cruiser.cjs, explained in docs/architecture.md):
- * dependency-cruiser walks src/ and durable-objects/, type-only imports included, and every import
- * against the layers, every cycle and every drizzle-orm import outside src/db/ fails this test
- * with its path. The same rule file, run over test/fixtures/dependency-rules (a miniature src/
- * with at least one violation per rule), must report exactly those: proof that the check can fail.
+ * dependency-cruiser walks src/ (the browser app in src/web/ included) and durable-objects/,
+ * type-only imports included, and every import against the layers, every cycle and every
+ * drizzle-orm import outside src/db/ fails this test with its path. The same rule file, run over
+ * test/fixtures/dependency-rules (a miniature src/ with at least one violation per rule), must
+ * report exactly those: proof that the check can fail.
  */
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -84,6 +85,8 @@ describe('dependency direction', () => {
         'not-to-unresolvable: src/recordings/missing.ts → ./does-not-exist',
         'services-only-from-above: src/storage/blob.ts → src/recordings/orders.ts',
         'sql-only-in-db: src/media/encode.ts → drizzle-orm',
+        'web-apart: src/web/app.ts → src/domain/shape.ts',
+        'worker-not-to-web: src/routes/page.ts → src/web/app.ts',
       ].sort(),
     );
     const rulesSeen = new Set(found.map((line) => line.split(':')[0]));
