@@ -5,13 +5,15 @@
  */
 import { DurableObject } from 'cloudflare:workers';
 import { ShardSequencer } from '../src/compliance/audit-sequencer';
-import type { AuditEvent, ShardHead } from '../src/compliance/audit-format';
-import { createDb, type Bindings } from '../src/context';
+import type { AuditSequencerRpc } from '../src/compliance/audit-log';
+import type { Bindings } from '../src/config';
+import { createDb } from '../src/db/client';
+import type { AuditEvent, ShardHead } from '../src/domain/audit-event';
 import { createLogger, type LogLevel } from '../src/observability/logger';
 
 const LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error'];
 
-export class AuditSequencer extends DurableObject<Bindings> {
+export class AuditSequencer extends DurableObject<Bindings> implements AuditSequencerRpc {
   private readonly sequencer: ShardSequencer;
 
   constructor(ctx: DurableObjectState, env: Bindings) {

@@ -9,37 +9,8 @@ import { bytesToHex } from '../encoding.ts';
 
 export const GENESIS_HASH = '0'.repeat(64);
 
-export type AuditOutcome = 'success' | 'denied' | 'failure';
-
-/** An event as the request records it, before a sequencer gives it its place. */
-export interface AuditEvent {
-  id: string;
-  at: string;
-  actor: string;
-  actorRole: string | null;
-  action: string;
-  recordingId: string | null;
-  subjectUserId: string | null;
-  outcome: AuditOutcome;
-  details: Record<string, unknown> | null;
-  requestId: string | null;
-}
-
-/** An event in its shard's chain. */
-export interface ChainedAuditEvent extends AuditEvent {
-  shard: number;
-  seq: number;
-  prevHash: string;
-  hash: string;
-}
-
-/** One shard's newest event; `seq` 0 with the genesis hash for a shard with no events yet. */
-export interface ShardHead {
-  shard: number;
-  seq: number;
-  hash: string;
-  id: string | null;
-}
+export type { AuditEvent, AuditOutcome, ChainedAuditEvent, ShardHead } from '../domain/audit-event.ts';
+import type { ChainedAuditEvent, ShardHead } from '../domain/audit-event.ts';
 
 /** Canonical JSON: keys sorted at every level, no whitespace, undefined members dropped. */
 export function canonicalJson(value: unknown): string {

@@ -6,7 +6,7 @@
  * so that whoever can rewrite D1 cannot also take the checkpoints back.
  */
 import type { FlattenedJWS, JWK } from 'jose';
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import { shardChainPage, shardsWithEvents } from '../db/audit';
 import type { BlobStore } from '../storage/blob-store';
 import { auditPublicKeys, auditSigner, openCheckpoint, signCheckpoint, type CheckpointPayload } from './audit-checkpoint';

@@ -7,7 +7,6 @@
  * response has lost nothing. Delivery is retried, and the sequencer ignores an id it has seen, so
  * an event sent twice is chained once.
  */
-import type { AuditSequencer } from '../../durable-objects/audit-sequencer';
 import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
 import { shardFor, type AuditEvent, type AuditOutcome, type ShardHead } from './audit-format';
@@ -23,15 +22,23 @@ export interface AuditInput {
   requestId?: string | null;
 }
 
+/** What durable-objects/audit-sequencer.ts answers over RPC (the class implements it). */
+export interface AuditSequencerRpc extends Rpc.DurableObjectBranded {
+  /** Store events for the chain; resolves once they are durable there (not yet in D1). Returns how many were new. */
+  append(shard: number, events: AuditEvent[]): Promise<number>;
+  /** Write everything accepted so far to D1, then give the shard's head there. */
+  flushedHead(shard: number): Promise<ShardHead>;
+}
+
 /** Where events go: the sequencers and how many shards there are. */
 export interface AuditLedger {
-  sequencers: DurableObjectNamespace<AuditSequencer>;
+  sequencers: DurableObjectNamespace<AuditSequencerRpc>;
   shards: number;
   disabled: boolean;
 }
 
 export function auditLedger(env: { AUDIT_SEQUENCER: DurableObjectNamespace }, config: Pick<Config, 'AUDIT_SHARDS' | 'AUDIT_DISABLED'>): AuditLedger {
-  return { sequencers: env.AUDIT_SEQUENCER as unknown as DurableObjectNamespace<AuditSequencer>, shards: config.AUDIT_SHARDS, disabled: config.AUDIT_DISABLED };
+  return { sequencers: env.AUDIT_SEQUENCER as unknown as DurableObjectNamespace<AuditSequencerRpc>, shards: config.AUDIT_SHARDS, disabled: config.AUDIT_DISABLED };
 }
 
 const sequencerOf = (ledger: AuditLedger, shard: number) => ledger.sequencers.getByName(`shard-${shard}`);

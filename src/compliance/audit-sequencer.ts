@@ -15,7 +15,7 @@
  * what arrives during a flush goes in the next, so batches grow with load (group commit). An alarm set at the first accept finishes
  * whatever a dead object left, and retries D1 with a delay when it fails.
  */
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import { insertAuditEvents, lastShardEvent } from '../db/audit';
 import type { Logger } from '../observability/logger';
 import { describeError } from '../observability/logger';

@@ -5,7 +5,7 @@
  */
 import { and, asc, desc, eq, gt, gte, lt, lte, or, type SQL } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
-import type { ChainedAuditEvent } from '../compliance/audit-format';
+import type { ChainedAuditEvent } from '../domain/audit-event';
 import { auditEvents } from './schema';
 
 type Db = DrizzleD1Database<Record<string, unknown>>;

@@ -22,13 +22,6 @@ const rules = createRequire(import.meta.url)(path.join(ROOT, '.dependency-cruise
  * test too, so the list only shrinks.
  */
 const PENDING: string[] = [
-  // audit (src/compliance/audit-*.ts, src/db/audit.ts, durable-objects/audit-sequencer.ts)
-  'services-only-from-above: src/db/audit.ts → src/compliance/audit-format.ts',
-  'not-to-entry: src/compliance/audit-log.ts → durable-objects/audit-sequencer.ts',
-  'no-circular: durable-objects/audit-sequencer.ts → src/context.ts → src/compliance/audit-log.ts → durable-objects/audit-sequencer.ts',
-  'no-circular: durable-objects/audit-sequencer.ts → src/compliance/audit-sequencer.ts → src/context.ts → src/compliance/audit-log.ts → durable-objects/audit-sequencer.ts',
-  'http-only-from-entry: src/compliance/audit-sequencer.ts → src/context.ts',
-  'http-only-from-entry: src/compliance/audit-ledger.ts → src/context.ts',
   // service layer (Database, createDb and Bindings come from src/db/client.ts and src/config.ts)
   'http-only-from-entry: src/recordings/upload.ts → src/context.ts',
   'http-only-from-entry: src/live/call-recorder.ts → src/context.ts',
