@@ -9,7 +9,9 @@ import { auditLedger } from '../compliance/audit-log';
 import { recordDeniedAuth } from '../compliance/denied-auth';
 import { audit, type AppContext, type AppEnv } from '../context';
 import { authenticate, Unauthenticated, type Credentials } from './authenticate';
+import { decideRecordingAccess, type Access } from './permissions';
 import type { Principal, Role } from './principal';
+import type { RecordingRow } from '../db/recordings';
 
 /** The client's address as Cloudflare's edge saw it (a client cannot set this header through the edge). */
 export const clientAddress = (c: AppContext) => c.req.header('cf-connecting-ip') ?? 'unknown';
@@ -49,4 +51,12 @@ export async function requireRole(c: AppContext, roles: readonly Role[], action:
     throw new AppError('forbidden', `This action needs the ${roles.join(' or ')} role`);
   }
   return principal;
+}
+
+/** Load the recording for `access` by the caller of this request, or throw 404/403 (audited as `action`). */
+export async function loadRecordingFor(c: AppContext, id: string, access: Access, action: string): Promise<RecordingRow> {
+  const decision = await decideRecordingAccess(c.get('db'), c.get('principal'), id, access);
+  if (decision.allowed) return decision.row;
+  await audit(c, { action, recordingId: id, outcome: 'denied', details: { reason: decision.reason } });
+  throw decision.error;
 }

@@ -1,32 +1,32 @@
 /**
- * Who may do what to one recording. Owners and admins: everything their role allows; users with a
- * read grant: metadata and audio; auditors: metadata of everyone, never audio, never changes;
- * anyone else: 404, so existence is not disclosed. Every denial is audited.
+ * Who may do what to one recording, on plain values. Owners and admins: everything their role
+ * allows; users with a read grant: metadata and audio; auditors: metadata of everyone, never
+ * audio, never changes; anyone else: 404, so existence is not disclosed. The caller audits every
+ * denial (the HTTP routes through `loadRecordingFor` in src/auth/middleware.ts).
  */
-import { audit, type AppContext } from '../context';
+import type { Database } from '../db/client';
 import { findRecording, hasReadGrant, type RecordingRow } from '../db/recordings';
 import { AppError, notFound } from '../errors';
+import type { Principal } from './principal';
 
 export type Access = 'metadata' | 'audio' | 'change' | 'admin';
 
-/** Load the recording for `access` by the caller, or throw 404/403 (audited). */
-export async function loadRecordingFor(c: AppContext, id: string, access: Access, action: string): Promise<RecordingRow> {
-  const principal = c.get('principal');
-  const db = c.get('db');
+export type AccessDecision = { allowed: true; row: RecordingRow } | { allowed: false; error: AppError; reason: string };
+
+const denied = (error: AppError, reason: string): AccessDecision => ({ allowed: false, error, reason });
+
+/** May `principal` have `access` to recording `id`? The row when so; the error to answer and the reason to audit when not. */
+export async function decideRecordingAccess(db: Database, principal: Pick<Principal, 'id' | 'role'>, id: string, access: Access): Promise<AccessDecision> {
   const row = await findRecording(db, id);
-  const deny = async (error: AppError, reason: string) => {
-    await audit(c, { action, recordingId: id, outcome: 'denied', details: { reason } });
-    throw error;
-  };
-  if (!row) return deny(notFound(), 'not found');
+  if (!row) return denied(notFound(), 'not found');
   const owner = row.userId === principal.id;
-  if (principal.role === 'admin') return row;
+  if (principal.role === 'admin') return { allowed: true, row };
   if (principal.role === 'auditor') {
-    if (access === 'metadata') return row;
-    return deny(new AppError('forbidden', access === 'audio' ? 'Auditors may not access audio' : 'Auditors may not change recordings'), `auditor ${access}`);
+    if (access === 'metadata') return { allowed: true, row };
+    return denied(new AppError('forbidden', access === 'audio' ? 'Auditors may not access audio' : 'Auditors may not change recordings'), `auditor ${access}`);
   }
-  if (!owner && !(await hasReadGrant(db, id, principal.id))) return deny(notFound(), 'not owner');
-  if (access === 'admin') return deny(new AppError('forbidden', 'Only admins may do this'), 'not admin');
-  if (!owner && access === 'change') return deny(new AppError('forbidden', 'A read grant does not allow changes'), 'grant is read-only');
-  return row;
+  if (!owner && !(await hasReadGrant(db, id, principal.id))) return denied(notFound(), 'not owner');
+  if (access === 'admin') return denied(new AppError('forbidden', 'Only admins may do this'), 'not admin');
+  if (!owner && access === 'change') return denied(new AppError('forbidden', 'A read grant does not allow changes'), 'grant is read-only');
+  return { allowed: true, row };
 }

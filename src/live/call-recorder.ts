@@ -13,8 +13,8 @@
 import { appendAudit, auditLedger } from '../compliance/audit-log';
 import type { AuditOutcome } from '../compliance/audit-format';
 import { emitEvent } from '../compliance/webhooks';
-import { getConfig, type Config } from '../config';
-import { createDb, type Bindings, type Database } from '../context';
+import { getConfig, type Bindings, type Config } from '../config';
+import { createDb, type Database } from '../db/client';
 import { CHUNK_SIZE, TAG_SIZE } from '../crypto/chunked';
 import { KeyUnavailable, activeUserKey, newDataKey, wrapDataKey } from '../crypto/keys';
 import { getConsent } from '../db/consents';

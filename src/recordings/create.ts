@@ -9,7 +9,7 @@ import type { Principal } from '../auth/principal';
 import type { AuditInput } from '../compliance/audit-log';
 import { emitEvent } from '../compliance/webhooks';
 import type { Config } from '../config';
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import type { ConsentState } from '../db/consents';
 import { finishLiveRecording } from '../db/live-recordings';
 import { insertRecording, type RecordingRow } from '../db/recordings';

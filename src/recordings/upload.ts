@@ -6,7 +6,7 @@
 import { z } from '@hono/zod-openapi';
 import { parseMultipart } from 'multitars';
 import type { Config } from '../config';
-import type { Database } from '../context';
+import type { Database } from '../db/client';
 import { ChunkSealer, createSealStream, ciphertextSize } from '../crypto/chunked';
 import { activeUserKey, newDataKey, wrapDataKey } from '../crypto/keys';
 import { newRecordingId, type RecordingRow } from '../db/recordings';

@@ -3,7 +3,7 @@
  * The work is done by compliance/tiering.ts and compliance/legal-hold.ts, which the cron shares.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { loadRecordingFor } from '../auth/permissions';
+import { loadRecordingFor } from '../auth/middleware';
 import { audit, type AppContext } from '../context';
 import { legalHoldHistory, placeLegalHold, releaseLegalHold } from '../compliance/legal-hold';
 import { archiveRecording, restoreRecording } from '../compliance/tiering';

@@ -4,7 +4,7 @@
  * change grants (403); anyone else does not learn the recording exists (404). Every change is audited.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { loadRecordingFor } from '../auth/permissions';
+import { loadRecordingFor } from '../auth/middleware';
 import { audit, type AppContext } from '../context';
 import { grantRead, listGrants, revokeGrant } from '../db/permissions';
 import { AppError } from '../errors';

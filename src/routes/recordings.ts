@@ -2,7 +2,7 @@
  * Recordings: upload, list, metadata, delete, download, Range streaming and signed playback URLs.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { loadRecordingFor } from '../auth/permissions';
+import { loadRecordingFor } from '../auth/middleware';
 import { emitEvent } from '../compliance/webhooks';
 import { audit, auditAs, type AppContext } from '../context';
 import { listRecordings, listRenditions } from '../db/recordings';

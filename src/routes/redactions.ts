@@ -1,6 +1,6 @@
 /** Redaction of a time span to silence in the original and every rendition (admin/service). */
 import { createRoute, z } from '@hono/zod-openapi';
-import { loadRecordingFor } from '../auth/permissions';
+import { loadRecordingFor } from '../auth/middleware';
 import { audit } from '../context';
 import { AppError } from '../errors';
 import { redactRecording } from '../media/redact';

@@ -3,7 +3,7 @@
  * a speech-to-text system (admin/service). A PUT transcript replaces the automatic one for good.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { loadRecordingFor } from '../auth/permissions';
+import { loadRecordingFor } from '../auth/middleware';
 import { audit, type AppContext } from '../context';
 import { getConsent } from '../db/consents';
 import { AppError } from '../errors';

@@ -16,18 +16,6 @@ const ROOT = path.resolve(import.meta.dirname, '../..');
 const FIXTURE = path.join(ROOT, 'test/fixtures/dependency-rules');
 const rules = createRequire(import.meta.url)(path.join(ROOT, '.dependency-cruiser.cjs')) as IFlattenedRuleSet & { options: Record<string, unknown> };
 
-/**
- * Violations in modules whose owners are rewriting them right now (issue 14's service layer and
- * the audit work); each entry goes when its import does. An entry that no longer occurs fails the
- * test too, so the list only shrinks.
- */
-const PENDING: string[] = [
-  // service layer (Database, createDb and Bindings come from src/db/client.ts and src/config.ts)
-  'http-only-from-entry: src/recordings/upload.ts → src/context.ts',
-  'http-only-from-entry: src/live/call-recorder.ts → src/context.ts',
-  'http-only-from-entry: src/recordings/create.ts → src/context.ts',
-  'http-only-from-entry: src/auth/permissions.ts → src/context.ts',
-];
 
 async function violationsIn(baseDir: string, paths: string[], overrides: Record<string, unknown> = {}): Promise<string[]> {
   const tsConfigFile = path.join(ROOT, 'tsconfig.json');
@@ -58,11 +46,7 @@ function violationLine(v: IViolation): string {
 describe('dependency direction', () => {
   it('src/ and durable-objects/ import only downwards, without cycles and without SQL outside src/db/', async () => {
     const found = await violationsIn(ROOT, ['src', 'durable-objects']);
-    expect(found.filter((v) => !PENDING.includes(v)), 'imports against .dependency-cruiser.cjs').toEqual([]);
-    expect(
-      PENDING.filter((v) => !found.includes(v)),
-      'fixed: remove these from PENDING',
-    ).toEqual([]);
+    expect(found, 'imports against .dependency-cruiser.cjs').toEqual([]);
   });
 
   it('the same rules report every rule’s violation in the fixture, type-only imports and a cycle through one included', async () => {
