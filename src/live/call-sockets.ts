@@ -2,8 +2,10 @@
  * The plain protocol on sockets the call object holds itself: a client that names its call at
  * the upgrade (`?callId=`) costs one object hop per frame instead of two. The runtime hands a
  * socket's next message over only once the previous handler has returned, so handlers only
- * queue: what arrives while a batch is being applied goes into the next one, whose writes share
- * one commit (see CallRecorder.sealChunks). Each frame is acked once its own batch is durable.
+ * queue, and a batch starts a turn of the event loop after the frame that found the queue idle:
+ * what arrives meanwhile, or while a batch is being applied, goes into it or the next one, whose
+ * writes share one commit (see CallRecorder.sealChunks). Each frame is acked once its own batch
+ * is durable.
  * The queue is bounded like the connection object's. A socket lives no longer than its token:
  * every frame checks it, and the call's alarm closes sockets at expiry.
  */
@@ -124,29 +126,37 @@ export class CallSockets {
     }
     this.queuedBytes += bytes;
     this.queue.push({ ws, command });
-    if (!this.busy) void this.drain();
+    if (!this.busy) {
+      this.busy = true;
+      // A turn of the event loop first: frames of this call that the runtime already holds are
+      // handed over meanwhile and join the batch (under load, several frames per write and seal).
+      setTimeout(() => void this.drain(), 0);
+    }
   }
 
   private async drain(): Promise<void> {
-    this.busy = true;
-    while (this.queue.length > 0) {
-      // One principal per batch (sockets of one owner may carry tokens of different roles).
-      const role = this.attachments.get(this.queue[0]!.ws).principal.role;
-      let count = 0;
-      while (count < this.queue.length && count < MAX_BATCH_COMMANDS && this.attachments.get(this.queue[count]!.ws).principal.role === role) count++;
-      const batch = this.queue.splice(0, count);
-      for (const item of batch) if (item.command.kind === 'chunk') this.queuedBytes -= item.command.data.length;
-      const owner = this.attachments.get(batch[0]!.ws).principal;
-      const answers = await this.recorder.execute(owner, CALL_HOLDS_SOCKET, batch.map((item) => item.command));
-      batch.forEach((item, i) => {
-        const events = answers[i] ?? [liveError('internal', 'The call gave no answer; send again what has no ack', this.attachments.get(item.ws).callId)];
-        const attachment = this.attachments.get(item.ws);
-        const ended = events.some((event) => event.type === 'stopped') || (item.command.kind === 'start' && events[0]?.type === 'error');
-        if (ended && attachment.started) this.attachments.save(item.ws, { ...attachment, started: false });
-        for (const event of events) this.send(item.ws, event.type === 'error' && event.callId === undefined ? { ...event, callId: attachment.callId } : event);
-      });
+    try {
+      while (this.queue.length > 0) {
+        // One principal per batch (sockets of one owner may carry tokens of different roles).
+        const role = this.attachments.get(this.queue[0]!.ws).principal.role;
+        let count = 0;
+        while (count < this.queue.length && count < MAX_BATCH_COMMANDS && this.attachments.get(this.queue[count]!.ws).principal.role === role) count++;
+        const batch = this.queue.splice(0, count);
+        for (const item of batch) if (item.command.kind === 'chunk') this.queuedBytes -= item.command.data.length;
+        const owner = this.attachments.get(batch[0]!.ws).principal;
+        // A batch that failed as a whole is answered `internal` below, chunk by chunk: sent again, they are stored or acked as duplicates.
+        const answers = await this.recorder.execute(owner, CALL_HOLDS_SOCKET, batch.map((item) => item.command)).catch((): CallEvent[][] => []);
+        batch.forEach((item, i) => {
+          const events = answers[i] ?? [liveError('internal', 'The call gave no answer; send again what has no ack', this.attachments.get(item.ws).callId)];
+          const attachment = this.attachments.get(item.ws);
+          const ended = events.some((event) => event.type === 'stopped') || (item.command.kind === 'start' && events[0]?.type === 'error');
+          if (ended && attachment.started) this.attachments.save(item.ws, { ...attachment, started: false });
+          for (const event of events) this.send(item.ws, event.type === 'error' && event.callId === undefined ? { ...event, callId: attachment.callId } : event);
+        });
+      }
+    } finally {
+      this.busy = false;
     }
-    this.busy = false;
   }
 
   /** Events of a call that an alarm ended, for the sockets that carry it. */
