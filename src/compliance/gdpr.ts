@@ -36,7 +36,7 @@ import { destroyUnheldOriginals } from './legal-hold';
 import { deleteRecording } from '../recordings/delete';
 import { toRecordingJson } from '../recordings/json';
 import { signPlaybackUrl } from '../recordings/playback-url';
-import { objectKeyFor } from '../recordings/upload';
+import { objectPrefixFor } from '../storage/object-keys';
 import type { RecordingJson } from '../domain/recording';
 import type { BlobStore } from '../storage/blob-store';
 import { publicSegments } from '../transcripts/content';
@@ -218,7 +218,7 @@ export async function eraseSubject(deps: { db: Database; store: BlobStore }, use
  */
 async function eraseRecording(store: BlobStore, db: Database, row: RecordingRow) {
   const originals = await destroyUnheldOriginals({ db, store }, row.id);
-  const prefix = objectKeyFor(row.id).replace(/[^/]+$/, '');
+  const prefix = objectPrefixFor(row.id);
   const strays: string[] = [];
   let cursor: string | undefined;
   do {

@@ -29,7 +29,7 @@ import {
 import { listRenditions, type RecordingRow } from '../db/recordings';
 import { destroyUnheldOriginals } from './legal-hold';
 import { deleteRecording } from '../recordings/delete';
-import { objectKeyFor } from '../recordings/upload';
+import { objectPrefixFor } from '../storage/object-keys';
 import { StorageUnavailable, type BlobStore } from '../storage/blob-store';
 import type { JobOptions } from './job';
 
@@ -61,7 +61,7 @@ export async function anonymizePhone(masterKey: string, phone: string | null): P
  */
 async function deleteObjects(deps: RetentionDeps, row: RecordingRow): Promise<number> {
   const keys = new Set([row.objectKey, ...(await listRenditions(deps.db, row.id)).map((r) => r.objectKey)].filter((k): k is string => !!k));
-  const prefix = objectKeyFor(row.id).replace(/[^/]+$/, '');
+  const prefix = objectPrefixFor(row.id);
   let cursor: string | undefined;
   do {
     const page = await deps.store.list(prefix, cursor);

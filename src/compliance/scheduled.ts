@@ -16,7 +16,7 @@ import { getConfig, type Bindings, type Config } from '../config';
 import { createDb, type Database } from '../db/client';
 import type { BatchLimits } from '../db/lifecycle';
 import { rewrapRecordings, rotateUserKeys } from '../crypto/keys';
-import { enqueueProcessing } from '../media/jobs';
+import { enqueueProcessing } from '../domain/media-jobs';
 import { createLogger, describeError, type Logger } from '../observability/logger';
 import type { BlobStore } from '../storage/blob-store';
 import { createBlobStore } from '../storage/select';

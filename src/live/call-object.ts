@@ -11,7 +11,7 @@ import { createDb, type Database } from '../db/client';
 import { CHUNK_SIZE, TAG_SIZE } from '../crypto/chunked';
 import { forgetUpload, trackUpload } from '../db/lifecycle';
 import { describeError, type Logger } from '../observability/logger';
-import { objectKeyFor } from '../recordings/upload';
+import { objectKeyFor } from '../storage/object-keys';
 import type { BlobStore, MultipartUpload } from '../storage/blob-store';
 import { createBlobStore } from '../storage/select';
 import type { CallKeys } from './call-keys';

@@ -20,10 +20,10 @@ import { KeyUnavailable, activeUserKey, newDataKey, wrapDataKey } from '../crypt
 import { getConsent } from '../db/consents';
 import { failLiveRecording, insertLiveRecording, reportLiveSize } from '../db/live-recordings';
 import { newRecordingId } from '../db/recordings';
-import { SNIFF_BYTES, detectAudioFormat } from '../media/audio-format';
+import { SNIFF_BYTES, detectAudioFormat } from '../domain/audio-format';
 import { describeError, type Logger } from '../observability/logger';
 import { assertMayRecord, commitRecording, MayNotRecord, recordingRow } from '../recordings/create';
-import { objectKeyFor } from '../recordings/upload';
+import { objectKeyFor } from '../storage/object-keys';
 import { createBlobStore } from '../storage/select';
 import { CallKeys, sealersFor } from './call-keys';
 import { CallObjectWriter } from './call-object';

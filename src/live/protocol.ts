@@ -4,7 +4,7 @@
  * plain-protocol.ts and socket-io.ts only translate frames to and from these shapes.
  */
 import { z } from '@hono/zod-openapi';
-import type { AudioFormat } from '../media/audio-format';
+import type { AudioFormat } from '../domain/audio-format';
 import { E164 } from '../domain/schemas';
 
 export const LIVE_LIMITS = {

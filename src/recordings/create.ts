@@ -14,8 +14,8 @@ import type { ConsentState } from '../db/consents';
 import { finishLiveRecording } from '../db/live-recordings';
 import { insertRecording, type RecordingRow } from '../db/recordings';
 import { AppError } from '../errors';
-import { CONTENT_TYPES, type AudioFormat } from '../media/audio-format';
-import { enqueueProcessing } from '../media/jobs';
+import { CONTENT_TYPES, type AudioFormat } from '../domain/audio-format';
+import { enqueueProcessing } from '../domain/media-jobs';
 
 /** Why recording was refused, for the audit log (the client sees the error's code and message). */
 export type RefusalReason = 'role' | 'owner' | 'consent';

@@ -11,8 +11,9 @@ import { ChunkSealer, createSealStream, ciphertextSize } from '../crypto/chunked
 import { activeUserKey, newDataKey, wrapDataKey } from '../crypto/keys';
 import { newRecordingId, type RecordingRow } from '../db/recordings';
 import { AppError } from '../errors';
-import { createAudioGate, type AudioFormat } from '../media/audio-format';
+import { createAudioGate, type AudioFormat } from '../domain/audio-format';
 import type { BlobStore } from '../storage/blob-store';
+import { objectKeyFor } from '../storage/object-keys';
 import { uploadStream } from '../storage/stream-upload';
 import { E164, IsoTime, validationError } from '../domain/schemas';
 import type { Principal } from '../auth/principal';
@@ -36,8 +37,6 @@ export interface UploadDeps extends CommitDeps {
   store: BlobStore;
   config: Config;
 }
-
-export const objectKeyFor = (recordingId: string, quality: 'original' | 'high' | 'low' | 'mp3' = 'original') => `recordings/${recordingId}/${quality}.enc`;
 
 interface SealedObject {
   id: string;

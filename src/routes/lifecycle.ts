@@ -10,7 +10,7 @@ import { archiveRecording, restoreRecording } from '../compliance/tiering';
 import { emitEvent } from '../compliance/webhooks';
 import { listRenditions, type RecordingRow } from '../db/recordings';
 import { AppError } from '../errors';
-import { enqueueProcessing } from '../media/jobs';
+import { enqueueProcessing } from '../domain/media-jobs';
 import { describeError } from '../observability/logger';
 import { toRecordingJson } from '../recordings/json';
 import { createBlobStore } from '../storage/select';

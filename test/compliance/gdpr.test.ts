@@ -15,7 +15,7 @@ import { createDb } from '../../src/db/client';
 import { KeyUnavailable, unwrapRecordingKey } from '../../src/crypto/keys';
 import { findRecording, type RecordingRow } from '../../src/db/recordings';
 import { redactionOriginals, renditions, transcripts, userKeys } from '../../src/db/schema';
-import { objectKeyFor } from '../../src/recordings/upload';
+import { objectKeyFor } from '../../src/storage/object-keys';
 import type { BlobStore } from '../../src/storage/blob-store';
 import { createBlobStore } from '../../src/storage/select';
 import { settleAudit } from '../support/audit';

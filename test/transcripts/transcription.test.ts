@@ -13,7 +13,7 @@ import { deleteExpiredTranscripts } from '../../src/db/lifecycle';
 import { findRecording, type RecordingRow } from '../../src/db/recordings';
 import { auditEvents, transcripts } from '../../src/db/schema';
 import worker from '../../src/index';
-import type { MediaJob } from '../../src/media/jobs';
+import type { MediaJob } from '../../src/domain/media-jobs';
 import { uploadRaw as storeUpload } from '../../src/recordings/upload';
 import { createBlobStore } from '../../src/storage/select';
 import { segmentsFromWhisper } from '../../src/transcripts/workers-ai';

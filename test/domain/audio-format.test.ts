@@ -1,6 +1,6 @@
 /** The upload gate's sniffer: what may pass as MP3 behind an ID3 tag, and the gate's refusals. */
 import { describe, expect, it } from 'vitest';
-import { AudioSniffer, createAudioGate, detectAudioFormat } from '../../src/media/audio-format';
+import { AudioSniffer, createAudioGate, detectAudioFormat } from '../../src/domain/audio-format';
 import { AppError } from '../../src/errors';
 
 const text = (s: string) => new TextEncoder().encode(s);

@@ -1,4 +1,4 @@
-/** Messages on the media queue. The producers are here; the consumer lives beside the engines. */
+/** Messages on the media queue, a contract between producers (uploads, live calls, cron, lifecycle routes) and the consumer (src/media/consumer.ts). */
 export type MediaJob = { type: 'process'; recordingId: string; attempt?: number } | { type: 'transcribe'; recordingId: string };
 
 /** Queue the processing of a finished recording (upload or live call). */
