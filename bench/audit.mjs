@@ -87,10 +87,31 @@ async function seedChains(persist) {
   }
 }
 
-/** CPU time (user + system, ms) of a process so far, from /proc. */
-function cpuMs(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+/** Every workerd process under `root` (wrangler runs more than one: the Worker's and its proxy's). */
+function workerdPids(root) {
+  const all = execFileSync('ps', ['-eo', 'pid,ppid,comm'], { encoding: 'utf8' }).trim().split('\n').slice(1).map((l) => l.trim().split(/\s+/));
+  const found = [];
+  const queue = [root];
+  while (queue.length) {
+    const p = queue.shift();
+    for (const [pid, ppid, comm] of all) {
+      if (Number(ppid) !== p) continue;
+      if (comm.startsWith('workerd')) found.push(Number(pid));
+      queue.push(Number(pid));
+    }
+  }
+  if (found.length === 0) throw new Error('no workerd process found');
+  return found;
+}
+
+/** CPU time (user + system, ms) so far of the processes, from /proc (clock ticks of 10 ms). */
+function cpuMs(pids) {
+  let ticks = 0;
+  for (const pid of pids) {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    ticks += Number(fields[11]) + Number(fields[12]);
+  }
+  return (ticks * 1000) / 100;
 }
 
 /** Requests for RUN_MS at `concurrency`: throughput and latency percentiles. */
@@ -137,7 +158,7 @@ export async function run() {
       if (res.status !== 200) throw new Error(`warm-up ${res.status} ${await res.text()}`);
       await load(`${service.url}/api/v1/recordings/${RECORDING}`, auth, 20);
     }
-    const pids = { on: on.workerdPid(), off: off.workerdPid() };
+    const pids = { on: workerdPids(on.pid), off: workerdPids(off.pid) };
     const rows = [];
     for (const concurrency of CONCURRENCIES) {
       const results = { on: [], off: [] };
@@ -191,7 +212,7 @@ export async function run() {
       ),
     );
     out.push(
-      `D1 statements per audited request: 0 on the request path. The request waits for one Durable Object RPC that stores its event in the shard sequencer's SQLite (so nothing is lost if the isolate dies after answering); the sequencer then writes a batch of b events as ⌈b/7⌉ multi-row INSERTs in one D1 batch (one round trip), so at most 1 statement per event and 1/7 under load. The CPU column is the runtime's own CPU time (user + system, from /proc) over a run divided by its requests, the sequencers' trailing chaining and D1 writes included: on a shared machine it is steadier than req/s. Seeding (migrations, then ${EVENTS.toLocaleString('en')} chained events written straight into the local D1 file with node:sqlite) took ${seedSeconds.toFixed(0)} s and is not part of any figure. Both services and the load generator share the machine's cores, so these are local, CPU-bound numbers.\n`,
+      `D1 statements per audited request: 0 on the request path. The request waits for one Durable Object RPC that stores its event in the shard sequencer's SQLite (so nothing is lost if the isolate dies after answering); the sequencer then writes a batch of b events as ⌈b/7⌉ multi-row INSERTs in one D1 batch (one round trip), so at most 1 statement per event and 1/7 under load. The CPU column is the CPU time (user + system, from /proc) of the service's workerd processes over a run divided by its requests, the sequencers' trailing chaining and D1 writes included: on a shared machine it is steadier than req/s. Seeding (migrations, then ${EVENTS.toLocaleString('en')} chained events written straight into the local D1 file with node:sqlite) took ${seedSeconds.toFixed(0)} s and is not part of any figure. Both services and the load generator share the machine's cores, so these are local, CPU-bound numbers.\n`,
     );
   } finally {
     await on.stop();

@@ -92,6 +92,12 @@ export async function appendAudit(ledger: AuditLedger, input: AuditInput, log?: 
   return event;
 }
 
+/** Every configured shard's sequencer writes what it holds to D1: for a caller about to read its own events back from D1. */
+export async function settleAuditWrites(ledger: AuditLedger): Promise<void> {
+  if (ledger.disabled) return;
+  await flushedHeads(ledger, Array.from({ length: ledger.shards }, (_, i) => i));
+}
+
 /** Every shard's head as written to D1, after each sequencer has written what it holds. */
 export function flushedHeads(ledger: AuditLedger, shards: number[]): Promise<ShardHead[]> {
   return Promise.all(shards.map((shard) => sequencerOf(ledger, shard).flushedHead(shard)));

@@ -12,7 +12,7 @@
  * (src/transcripts/transcribe-recording.ts): retried the same way, and when it fails for good the
  * recording stays `ready`, without transcript.
  */
-import { appendAudit, auditLedger, type AuditInput } from '../compliance/audit-log';
+import { appendAudit, auditLedger, settleAuditWrites, type AuditInput } from '../compliance/audit-log';
 import { getConfig, type Bindings } from '../config';
 import { getConsent } from '../db/consents';
 import { createDb } from '../db/client';
@@ -56,6 +56,8 @@ interface JobContext extends TranscriptionDeps {
   queue: Queue;
   log: Logger;
   audit(row: RecordingRow, event: Pick<AuditInput, 'action' | 'outcome' | 'details'>): Promise<unknown>;
+  /** Wait until every audit event accepted so far is in D1 (sequencers write a moment after accepting). */
+  settleAudit(): Promise<void>;
   /** Queue a webhook event (nothing when WEBHOOK_URL is unset). */
   emit(event: WebhookEvent, data: Record<string, unknown>): Promise<void>;
 }
@@ -170,6 +172,8 @@ async function giveUpTranscription(ctx: JobContext, message: Message<unknown>, r
 async function giveUp(ctx: JobContext, message: Message<unknown>, recordingId: string): Promise<void> {
   const row = await findRecording(ctx.db, recordingId);
   if (!row) return message.ack();
+  // The last retry's reason is read back from the audit log in D1: first let the sequencers write it.
+  await ctx.settleAudit();
   const last = await lastRetry(ctx.db, recordingId);
   const reason = last
     ? `Processing failed after ${last.attempt} attempts: ${last.reason}`
@@ -196,6 +200,7 @@ export async function handleMediaBatch(batch: MessageBatch<unknown>, env: Bindin
     queue: env.MEDIA_QUEUE,
     log,
     audit: (row, event) => appendAudit(auditLedger(env, config), { ...event, actor: ACTOR, recordingId: row.id, subjectUserId: row.userId }, log),
+    settleAudit: () => settleAuditWrites(auditLedger(env, config)),
     emit: (event, data) => emitEvent({ queue: env.WEBHOOK_QUEUE, config }, event, data).then(() => undefined),
   };
   const deadLetter = isDeadLetterQueue(batch.queue);
