@@ -114,6 +114,26 @@ function cpuMs(pids) {
   return (ticks * 1000) / 100;
 }
 
+/**
+ * One request after the load: a keep-alive connection the server closed while idle fails with
+ * "other side closed" before the request is sent, so that is retried once (a second checkpoint
+ * is harmless); any other failure says what wrangler printed last.
+ */
+async function fetchOnce(service, url, init) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fetch(url, init);
+    } catch (error) {
+      const code = error?.cause?.code;
+      if (attempt === 0 && (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET')) {
+        console.error(`bench/audit: ${init.method ?? 'GET'} ${new URL(url).pathname} met a closed connection (${code}); retrying once`);
+        continue;
+      }
+      throw new Error(`${init.method ?? 'GET'} ${new URL(url).pathname} failed (${code ?? error}); wrangler's last output:\n${service.log().slice(-3000)}`, { cause: error });
+    }
+  }
+}
+
 /** Requests for RUN_MS at `concurrency`: throughput and latency percentiles. */
 async function load(url, headers, concurrency) {
   const latencies = [];
@@ -197,11 +217,11 @@ export async function run() {
 
     // Every audited request above is in D1 once the sequencers have written it; the checkpoint waits for that.
     let t = performance.now();
-    const checkpoint = await fetch(`${on.url}/api/v1/audit/checkpoints`, { method: 'POST', headers: admin });
+    const checkpoint = await fetchOnce(on, `${on.url}/api/v1/audit/checkpoints`, { method: 'POST', headers: admin });
     if (checkpoint.status !== 201) throw new Error(`checkpoint ${checkpoint.status} ${await checkpoint.text()}`);
     const checkpointMs = performance.now() - t;
     t = performance.now();
-    const res = await fetch(`${on.url}/api/v1/audit/verify`, { headers: admin });
+    const res = await fetchOnce(on, `${on.url}/api/v1/audit/verify`, { headers: admin });
     const verify = await res.json();
     const verifyMs = performance.now() - t;
     out.push(

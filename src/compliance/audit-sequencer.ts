@@ -11,7 +11,7 @@
  *     the head, and nothing is committed until the transaction, so a crash repeats it identically.
  *  3. `write` inserts the unwritten rows into D1 in one batch (a row already there is skipped),
  *     then marks them written. A crash before the mark writes them again, harmlessly.
- * An accept starts a flush 50 ms later (what arrives meanwhile joins it), one flush at a time:
+ * An accept starts a flush 250 ms later (what arrives meanwhile joins it), one flush at a time:
  * what arrives during a flush goes in the next, so batches grow with load (group commit). An alarm set at the first accept finishes
  * whatever a dead object left, and retries D1 with a delay when it fails.
  */
@@ -23,7 +23,7 @@ import { chainHash, GENESIS_HASH, type AuditEvent, type ChainedAuditEvent, type 
 
 const BATCH = 490;
 /** How long accepted events gather before a flush chains and writes them (group commit). */
-const FLUSH_DELAY_MS = 50;
+const FLUSH_DELAY_MS = 250;
 /** The safety-net alarm: what a flush in memory has not finished by then, the alarm does. */
 const ALARM_MS = 2_000;
 const RETRY_MS = 5_000;
