@@ -3,7 +3,7 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { requireRole } from '../auth/middleware';
 import { auditPublicKeys } from '../compliance/audit-checkpoint';
 import { exportAuditLog, verifyAuditLog, writeAuditCheckpoint, type LedgerDeps } from '../compliance/audit-ledger';
-import { appendAudit, auditLedger } from '../compliance/audit-log';
+import { appendAudit, auditLedger, settleAuditWrites } from '../compliance/audit-log';
 import { flushDeniedAuth } from '../compliance/denied-auth';
 import { audit, type AppContext } from '../context';
 import { listAuditEvents, type AuditCursor } from '../db/audit';
@@ -93,7 +93,7 @@ auditRoutes.openapi(
     method: 'get',
     path: '/audit',
     tags: ['audit'],
-    summary: 'Audit events, newest first (an event shows here within seconds of its request)',
+    summary: 'Audit events, newest first: every event accepted before this request is on the page',
     security,
     request: {
       query: z.object({
@@ -110,8 +110,11 @@ auditRoutes.openapi(
   }),
   async (c) => {
     await requireRole(c, ['admin', 'auditor'], 'audit.read');
-    // Denials of minutes that are over are written first, so the log read is complete up to a minute ago.
-    await flushDeniedAuth(c.get('db'), auditLedger(c.env, c.get('config')));
+    // Denials of minutes that are over are handed over first, then every sequencer writes what it
+    // holds: the page shows every event accepted before this request (and denials up to a minute ago).
+    const ledger = auditLedger(c.env, c.get('config'));
+    await flushDeniedAuth(c.get('db'), ledger);
+    await settleAuditWrites(ledger);
     const q = c.req.valid('query');
     const filter = { recordingId: q.recordingId, userId: q.userId, action: q.action, from: q.from && new Date(q.from).toISOString(), to: q.to && new Date(q.to).toISOString() };
     const rows = await listAuditEvents(c.get('db'), filter, q.cursor ? decodeCursor(q.cursor) : null, q.limit);
@@ -147,7 +150,9 @@ auditRoutes.openapi(
   }),
   async (c) => {
     await requireRole(c, ['admin', 'auditor'], 'audit.verify');
-    await flushDeniedAuth(c.get('db'), auditLedger(c.env, c.get('config')));
+    const ledger = auditLedger(c.env, c.get('config'));
+    await flushDeniedAuth(c.get('db'), ledger);
+    await settleAuditWrites(ledger);
     const result = await verifyAuditLog(ledgerDeps(c));
     await audit(c, { action: 'audit.verify', outcome: result.ok ? 'success' : 'failure', details: { ...result } });
     if (!result.ok && result.reason !== 'uncovered') c.get('log').error('audit verification failed', { firstBadId: result.firstBadId, reason: result.reason, shard: result.shard });
