@@ -72,21 +72,30 @@ class Call {
 
   async open() {
     const base = this.ctx.url.replace(/^http/, 'ws');
-    const url = this.side === 'service' ? `${base}/api/v1/recordings/live?callId=${encodeURIComponent(this.callId)}` : `${base}/api/v1/bench/bare-ack?id=${encodeURIComponent(this.callId)}`;
+    const acks = this.ctx.acks === 'binary' ? '&acks=binary' : '';
+    const url = this.side === 'service' ? `${base}/api/v1/recordings/live?callId=${encodeURIComponent(this.callId)}${acks}` : `${base}/api/v1/bench/bare-ack?id=${encodeURIComponent(this.callId)}`;
     this.ws = new this.ctx.WebSocket(url, this.side === 'service' ? { headers: { authorization: `Bearer ${this.token}` } } : {});
     await new Promise((resolve, reject) => {
       this.ws.once('open', resolve);
       this.ws.once('error', reject);
     });
-    this.ws.on('message', (data) => {
+    const ack = (sequence, duplicate) => {
+      const at = this.sentAt.get(sequence);
+      if (at !== undefined && !duplicate) {
+        this.latencies.push(performance.now() - at);
+        this.sentAt.delete(sequence);
+        this.acked++;
+      }
+    };
+    this.ws.on('message', (data, isBinary) => {
+      if (isBinary) {
+        // `?acks=binary`: 5-byte records, a flag (0 stored, 1 duplicate, 2 dropped) and the sequence.
+        for (let at = 0; at + 5 <= data.length; at += 5) ack(data.readUInt32BE(at + 1), data[at] === 1);
+        return;
+      }
       const frame = JSON.parse(String(data));
       if (frame.type === 'ack') {
-        const at = this.sentAt.get(frame.sequence);
-        if (at !== undefined && !frame.duplicate) {
-          this.latencies.push(performance.now() - at);
-          this.sentAt.delete(frame.sequence);
-          this.acked++;
-        }
+        ack(frame.sequence, frame.duplicate);
       } else if (frame.type === 'error') {
         this.errors.push(frame);
       }

@@ -9,7 +9,7 @@
  * The queue is bounded like the connection object's. A socket lives no longer than its token:
  * every frame checks it, and the call's alarm closes sockets at expiry.
  */
-import { decodePlainFrame, encodePlainEvent } from './plain-protocol';
+import { decodePlainFrame, encodeBinaryAcks, encodePlainEvent, type AckEvent, type AckFraming } from './plain-protocol';
 import { liveError, type CallEvent, type LiveCommand } from './protocol';
 import type { CallOwner, CallRecorder } from './call-recorder';
 import { QUEUE_LIMITS } from './connection';
@@ -21,6 +21,8 @@ export interface CallSocketRequest {
   /** When the principal's token stops being valid (ms); null for an API key. */
   expiresAtMs: number | null;
   callId: string;
+  /** `?acks=binary`: acks as binary records (see plain-protocol.ts); absent: JSON. */
+  acks?: AckFraming;
 }
 
 /** Stored as the call's `connection` when the call object holds the socket itself. */
@@ -35,6 +37,8 @@ interface Attachment {
   callId: string;
   /** `start` was sent on this socket (and not refused): chunks may follow. */
   started: boolean;
+  /** Absent in attachments written before binary acks existed: JSON. */
+  acks?: AckFraming;
 }
 
 interface Queued {
@@ -59,7 +63,7 @@ export class CallSockets {
   async accept(request: CallSocketRequest): Promise<Response> {
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
-    this.attachments.save(server, { principal: request.principal, expiresAtMs: request.expiresAtMs, callId: request.callId, started: false });
+    this.attachments.save(server, { principal: request.principal, expiresAtMs: request.expiresAtMs, callId: request.callId, started: false, acks: request.acks ?? 'json' });
     await this.armExpiry();
     return new Response(null, { status: 101, webSocket: client });
   }
@@ -83,9 +87,9 @@ export class CallSockets {
     for (const ws of this.ctx.getWebSockets()) this.expired(ws);
   }
 
-  private send(ws: WebSocket, event: CallEvent): void {
+  private send(ws: WebSocket, event: CallEvent | ArrayBuffer): void {
     try {
-      ws.send(encodePlainEvent(event));
+      ws.send(event instanceof ArrayBuffer ? event : encodePlainEvent(event));
     } catch {
       // The socket closed meanwhile; the client resends what it has no ack for.
     }
@@ -146,13 +150,30 @@ export class CallSockets {
         const owner = this.attachments.get(batch[0]!.ws).principal;
         // A batch that failed as a whole is answered `internal` below, chunk by chunk: sent again, they are stored or acked as duplicates.
         const answers = await this.recorder.execute(owner, CALL_HOLDS_SOCKET, batch.map((item) => item.command)).catch((): CallEvent[][] => []);
+        // Binary acks of one socket go out together, as one frame, ahead of any other event for it.
+        const pendingAcks = new Map<WebSocket, AckEvent[]>();
+        const sendAcks = (ws: WebSocket) => {
+          const acks = pendingAcks.get(ws);
+          if (acks) this.send(ws, encodeBinaryAcks(acks));
+          pendingAcks.delete(ws);
+        };
         batch.forEach((item, i) => {
           const events = answers[i] ?? [liveError('internal', 'The call gave no answer; send again what has no ack', this.attachments.get(item.ws).callId)];
           const attachment = this.attachments.get(item.ws);
           const ended = events.some((event) => event.type === 'stopped') || (item.command.kind === 'start' && events[0]?.type === 'error');
           if (ended && attachment.started) this.attachments.save(item.ws, { ...attachment, started: false });
-          for (const event of events) this.send(item.ws, event.type === 'error' && event.callId === undefined ? { ...event, callId: attachment.callId } : event);
+          for (const event of events) {
+            if (event.type === 'ack' && attachment.acks === 'binary') {
+              const acks = pendingAcks.get(item.ws);
+              if (acks) acks.push(event);
+              else pendingAcks.set(item.ws, [event]);
+              continue;
+            }
+            sendAcks(item.ws);
+            this.send(item.ws, event.type === 'error' && event.callId === undefined ? { ...event, callId: attachment.callId } : event);
+          }
         });
+        for (const ws of [...pendingAcks.keys()]) sendAcks(ws);
       }
     } finally {
       this.busy = false;

@@ -73,18 +73,24 @@ liveRoutes.openapi(
 resume → resumed; stop → stopped {recordingId, size, pauses, gaps}. A binary frame is a chunk: a 4-byte big-endian sequence number, then audio;
 it is answered by ack {sequence}. One call per connection at a time. Optional ?callId= names the call at the upgrade: the socket then goes
 straight to the call's Durable Object (one hop per frame instead of two: faster acks under load); start must still be sent, with that callId
-(another callId is refused with wrong_call), and the socket records only that call. ${frames}`,
-    request: { query: z.object({ token: z.string().optional(), callId: z.string().optional() }) },
+(another callId is refused with wrong_call), and the socket records only that call. Optional ?acks=binary (with ?callId=, an opt-in beyond
+the contract): acks come as binary frames of one or more 5-byte records, a flag byte (0 stored, 1 duplicate: already had it, 2 dropped: sent
+while paused) then the sequence (4 bytes, big-endian), in order; every other server frame stays JSON. ${frames}`,
+    request: { query: z.object({ token: z.string().optional(), callId: z.string().optional(), acks: z.enum(['json', 'binary']).optional() }) },
     responses: { 101: { description: 'Switching protocols' }, ...errorResponses({ 401: 'No or bad token', 426: 'Not a WebSocket upgrade' }) },
   }),
   async (c) => {
     if (!isUpgrade(c)) return upgradeRequired() as never;
     const principal = await authenticateRequest(c, { allowQueryToken: true });
     const callId = c.req.query('callId');
+    const acks = c.req.query('acks');
+    if (acks !== undefined && acks !== 'json' && acks !== 'binary') throw new AppError('invalid_request', 'acks: must be json or binary');
+    if (acks === 'binary' && callId === undefined) throw new AppError('invalid_request', 'acks: binary acks need ?callId= (the socket the call object holds)');
     if (callId !== undefined) {
       const parsed = CallId.safeParse(callId);
       if (!parsed.success) throw new AppError('invalid_request', describeIssue(parsed.error, 'callId'));
-      return (await openCallSocket(c, { principal: { id: principal.id, role: principal.role }, expiresAtMs: expiresAt(c), callId: parsed.data })) as never;
+      const request: CallSocketRequest = { principal: { id: principal.id, role: principal.role }, expiresAtMs: expiresAt(c), callId: parsed.data, acks: acks ?? 'json' };
+      return (await openCallSocket(c, request)) as never;
     }
     return (await openConnection(c, { protocol: 'plain', principal, expiresAtMs: expiresAt(c), requestId: c.get('requestId'), clientAddress: clientAddress(c) })) as never;
   },

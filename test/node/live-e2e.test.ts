@@ -284,6 +284,72 @@ describe('live recording against wrangler dev', () => {
     again.ws.close();
   }, 120_000);
 
+  it('?acks=binary: acks as 5-byte binary records (flag, big-endian sequence), in order with the JSON frames; refused without ?callId=', async () => {
+    const token = await tokenFor('e2e-binary-acks');
+    const base = `${dev.url.replace('http', 'ws')}/api/v1/recordings/live`;
+    const ws = new WebSocket(`${base}?callId=binary-acks&acks=binary`, { headers: { authorization: `Bearer ${token}` } });
+    const received: ({ flag: number; sequence: number } | Frame)[] = [];
+    ws.on('message', (data, isBinary) => {
+      if (!isBinary) return received.push(JSON.parse(String(data)) as Frame);
+      const bytes = data as Buffer;
+      expect(bytes.length % 5).toBe(0);
+      for (let at = 0; at < bytes.length; at += 5) received.push({ flag: bytes.readUInt8(at), sequence: bytes.readUInt32BE(at + 1) });
+    });
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('error', reject);
+    });
+    const until = async (count: number) => {
+      for (let i = 0; i < 500 && received.length < count; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(received.length).toBeGreaterThanOrEqual(count);
+    };
+    const chunks = Array.from({ length: 40 }, (_, i) => audio(7000 + i, 300));
+    const send = (sequence: number) => {
+      const frame = Buffer.alloc(4 + 300);
+      frame.writeUInt32BE(sequence, 0);
+      chunks[sequence]!.copy(frame, 4);
+      ws.send(frame);
+    };
+    ws.send(JSON.stringify({ type: 'start', callId: 'binary-acks', format: 'webm' }));
+    await until(1);
+    const started = received.shift() as Frame;
+    expect(started).toMatchObject({ type: 'started', nextSequence: 0 });
+    // Many at once (several acks per binary frame), then a duplicate.
+    for (let i = 0; i < 30; i++) send(i);
+    send(3);
+    await until(31);
+    ws.send(JSON.stringify({ type: 'pause' }));
+    await until(32);
+    send(30);
+    await until(33);
+    ws.send(JSON.stringify({ type: 'resume' }));
+    await until(34);
+    for (let i = 31; i < 40; i++) send(i);
+    ws.send(JSON.stringify({ type: 'stop' }));
+    await until(44);
+    expect(received.slice(0, 30)).toEqual(Array.from({ length: 30 }, (_, sequence) => ({ flag: 0, sequence })));
+    expect(received.slice(30, 34)).toMatchObject([{ flag: 1, sequence: 3 }, { type: 'paused' }, { flag: 2, sequence: 30 }, { type: 'resumed' }]);
+    expect(received.slice(34, 43)).toEqual(Array.from({ length: 9 }, (_, i) => ({ flag: 0, sequence: 31 + i })));
+    const expected = Buffer.concat(chunks.filter((_, i) => i !== 30));
+    expect(received[43]).toMatchObject({ type: 'stopped', recordingId: started.recordingId, size: expected.length });
+    expect((await download('e2e-binary-acks', String(started.recordingId))).equals(expected)).toBe(true);
+    ws.close();
+
+    for (const query of ['?acks=binary', '?callId=x&acks=yes']) {
+      const refused = new WebSocket(`${base}${query}`, { headers: { authorization: `Bearer ${token}` } });
+      const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        refused.once('open', () => reject(new Error(`${query} was accepted`)));
+        refused.once('unexpected-response', (_request, response) => {
+          let text = '';
+          response.on('data', (piece: Buffer) => (text += piece));
+          response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
+        });
+      });
+      expect(status).toBe(400);
+      expect((JSON.parse(body) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/^acks:/) });
+    }
+  }, 60_000);
+
   it('loses nothing acked when killed while chunks stream in (group commit: many frames per write, ?callId=)', async () => {
     const chunks = Array.from({ length: 3000 }, (_, i) => audio(5000 + i, 120));
     const direct = await PlainSocket.open('e2e-kill-load', undefined, 'kill-load');
