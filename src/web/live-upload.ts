@@ -2,8 +2,11 @@
  * Streams one call's chunks over the plain live protocol (CONTRACT.md, "Live recording over
  * WebSocket") and survives the socket dropping. Every chunk stays in memory until the server acks
  * it (an ack means durable); after a drop the client reconnects with backoff, sends `start` for
- * the same callId and resends from the `nextSequence` the server answers. No DOM: it runs in any
- * runtime with a WebSocket (the tests drive it from Node).
+ * the same callId and resends from the `nextSequence` the server answers. A token that expires
+ * mid-call (the server answers `unauthorized` and closes the socket) does not end the call when
+ * the caller can renew credentials (`renewCredentials`): the uploader waits for a fresh token,
+ * reconnects with it (`url` is read again) and resumes from `nextSequence`, the audio kept in
+ * memory meanwhile. No DOM: it runs in any runtime with a WebSocket (the tests drive it from Node).
  */
 
 export interface StartFields {
@@ -40,7 +43,13 @@ export interface StopResult {
 
 export interface LiveUploadOptions {
   /** The socket URL, read at every (re)connect so that a renewed token is used. */
-  url: () => string;
+  url: () => string | Promise<string>;
+  /**
+   * Called when the server refuses the token mid-call (`unauthorized`, an expired token): resolve
+   * true once a fresh token is available to `url`, and the call goes on from `nextSequence`;
+   * false (or no function) ends the upload as failed.
+   */
+  renewCredentials?: () => Promise<boolean>;
   start: StartFields;
   onChange?: (state: LiveUploadState) => void;
   /** First reconnect delay; doubles per failed attempt up to maxBackoffMs, with jitter. */
@@ -68,7 +77,7 @@ type ServerFrame =
   | { type: string };
 
 export class LiveUpload {
-  private readonly options: Required<Omit<LiveUploadOptions, 'onChange' | 'WebSocketImpl'>> & Pick<LiveUploadOptions, 'onChange'>;
+  private readonly options: Required<Omit<LiveUploadOptions, 'onChange' | 'WebSocketImpl' | 'renewCredentials'>> & Pick<LiveUploadOptions, 'onChange' | 'renewCredentials'>;
   private readonly WebSocketImpl: typeof WebSocket;
   /** Unacked chunks by sequence; Map keeps insertion (= sequence) order. */
   private readonly pending = new Map<number, Uint8Array>();
@@ -156,9 +165,22 @@ export class LiveUpload {
     this.started = false;
     this.stopSent = false;
     this.sentAt.clear();
+    Promise.resolve()
+      .then(() => this.options.url())
+      .then(
+        (url) => this.open(url),
+        (error: unknown) => {
+          this.current.lastError = error instanceof Error ? error.message : String(error);
+          this.scheduleReconnect();
+        },
+      );
+  }
+
+  private open(url: string): void {
+    if (this.current.connection === 'finished' || this.current.connection === 'failed') return;
     let socket: WebSocket;
     try {
-      socket = new this.WebSocketImpl(this.options.url());
+      socket = new this.WebSocketImpl(url);
     } catch (error) {
       this.current.lastError = error instanceof Error ? error.message : String(error);
       this.scheduleReconnect();
@@ -209,10 +231,28 @@ export class LiveUpload {
       if (frame.code === 'call_finished' && this.stopping && this.current.recordingId) return this.finish({ recordingId: this.current.recordingId, size: null, gaps: [] });
       // Every chunk is durable and the stop was received; the server finishes the call by itself when storage is back.
       if (frame.code === 'service_unavailable' && this.stopSent && this.current.recordingId) return this.finish({ recordingId: this.current.recordingId, size: null, gaps: [] });
+      if (frame.code === 'unauthorized' && this.options.renewCredentials) return this.renew(`${frame.message} (${frame.code})`);
       if (FATAL_CODES.has(frame.code) || frame.code === 'call_finished') return this.fail(`${frame.message} (${frame.code})`);
       this.current.lastError = `${frame.message} (${frame.code})`;
     }
     this.emit();
+  }
+
+  /** The token was refused mid-call: drop this socket, wait for a fresh token, then reconnect and resume. */
+  private renew(reason: string): void {
+    this.detach();
+    this.current.connection = 'reconnecting';
+    this.current.lastError = `${reason}: waiting for a fresh token; the audio is kept`;
+    this.emit();
+    this.options.renewCredentials!().then(
+      (renewed) => {
+        if (this.current.connection !== 'reconnecting' || this.socket || this.retryTimer) return;
+        if (!renewed) return this.fail(reason);
+        this.current.reconnects++;
+        this.connect();
+      },
+      () => this.fail(reason),
+    );
   }
 
   private forget(sequence: number): void {

@@ -4,7 +4,7 @@
  * lives outside the recorder screen, so moving to another screen does not end the call.
  */
 import { LiveUpload, type LiveUploadState, type StartFields, type StopResult } from './live-upload';
-import type { Session } from './session';
+import { loadSession, type Session } from './session';
 
 export type RecorderPhase = 'recording' | 'finishing' | 'done' | 'failed';
 
@@ -29,10 +29,37 @@ let active: RecorderSession | null = null;
 /** The call being recorded (or just finished) in this tab, if any. */
 export const activeRecorder = () => active;
 
-export function liveSocketUrl(session: Session): string {
+/** `?callId=`: the call's own object holds the socket (one hop per frame). */
+export function liveSocketUrl(session: Session, callId: string): string {
   if (session.credentials.kind !== 'token') throw new Error('Live recording needs a token: browsers cannot send an API key on a WebSocket');
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  return `${scheme}://${location.host}/api/v1/recordings/live?token=${encodeURIComponent(session.credentials.token)}`;
+  return `${scheme}://${location.host}/api/v1/recordings/live?callId=${encodeURIComponent(callId)}&token=${encodeURIComponent(session.credentials.token)}`;
+}
+
+/** How long a call waits for its user to sign in again after the token expired, before it gives up. */
+const RENEW_WAIT_MS = 15 * 60_000;
+
+/** The freshest token of `userId` in this tab: the one signed in now, if it is the same user, else the one the call started with. */
+function currentSession(original: Session): Session {
+  const stored = loadSession();
+  return stored && stored.userId === original.userId && stored.credentials.kind === 'token' ? stored : original;
+}
+
+/**
+ * Resolves true once this tab holds a token of the same user other than `expired` (the page signs
+ * the user out when the API refuses the token; signing in again renews it), false after RENEW_WAIT_MS.
+ */
+function waitForFreshToken(original: Session, expired: () => string): Promise<boolean> {
+  const deadline = Date.now() + RENEW_WAIT_MS;
+  return new Promise((resolve) => {
+    const check = () => {
+      const session = currentSession(original);
+      if (session.credentials.kind === 'token' && session.credentials.token !== expired() && (session.expiresAt === null || session.expiresAt > Date.now())) return resolve(true);
+      if (Date.now() > deadline) return resolve(false);
+      setTimeout(check, 1_000);
+    };
+    check();
+  });
 }
 
 export class RecorderSession {
@@ -75,7 +102,9 @@ export class RecorderSession {
     if (typeof MediaRecorder === 'undefined') throw new Error('This browser cannot record audio (no MediaRecorder)');
     const mimeType = MIME_TYPES.find((type) => MediaRecorder.isTypeSupported(type));
     if (!mimeType) throw new Error('This browser cannot record Opus audio');
-    const url = liveSocketUrl(session);
+    // Throws for an API key, before the microphone is asked for.
+    liveSocketUrl(session, fields.callId);
+    let lastUrlToken = (session.credentials as { token: string }).token;
     const stream = await navigator.mediaDevices.getUserMedia({ audio: { channelCount: 1, echoCancellation: false, noiseSuppression: false, autoGainControl: false } });
     const audioContext = new AudioContext();
     const analyser = audioContext.createAnalyser();
@@ -84,7 +113,14 @@ export class RecorderSession {
     const recorder = new MediaRecorder(stream, { mimeType, audioBitsPerSecond: 32_000 });
     let recording: RecorderSession | null = null;
     const upload = new LiveUpload({
-      url: () => url,
+      // Read at every reconnect: a token renewed by signing in again is used from then on.
+      url: () => {
+        const fresh = currentSession(session);
+        lastUrlToken = (fresh.credentials as { token: string }).token;
+        return liveSocketUrl(fresh, fields.callId);
+      },
+      // A token that expires mid-call does not end the recording: the page asks the user to sign in again, and the call resumes from nextSequence.
+      renewCredentials: () => waitForFreshToken(session, () => lastUrlToken),
       start: { ...fields, format: mimeType },
       onChange: (state) => {
         if (state.connection === 'failed') recording?.fail(state.lastError ?? 'The upload failed');

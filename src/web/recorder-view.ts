@@ -121,7 +121,10 @@ function renderPanel(panel: HTMLElement, snapshot: RecorderSnapshot, recording: 
   parts.pending.textContent = `${plural(held, 'chunk')} (${formatBytes(upload.pendingBytes)})`;
   parts.reconnects.textContent = String(upload.reconnects);
   parts.resent.textContent = String(upload.resent);
-  parts.connection.textContent = CONNECTION_TEXT[upload.connection] ?? upload.connection;
+  const awaitingToken = upload.connection === 'reconnecting' && /waiting for a fresh token/.test(upload.lastError ?? '');
+  parts.connection.textContent = awaitingToken
+    ? 'Your sign-in expired — sign in again as the same user to go on; the call and its audio are kept'
+    : (CONNECTION_TEXT[upload.connection] ?? upload.connection);
   parts.connection.dataset.state = upload.connection;
   parts.phase.textContent = snapshot.phase === 'recording' ? '● Recording' : snapshot.phase === 'finishing' ? 'Finishing upload…' : snapshot.phase === 'done' ? 'Saved' : 'Failed';
   parts.phase.dataset.phase = snapshot.phase;

@@ -7,6 +7,9 @@
 import { io, type Socket } from 'socket.io-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { SignJWT } from 'jose';
+import { LiveUpload } from '../../src/web/live-upload';
+import { TEST_SECRETS } from '../support/secrets';
 import { startWranglerDev, tokenFor, type WranglerDev } from '../live/wrangler-dev';
 
 type Frame = Record<string, unknown> & { type: string };
@@ -348,6 +351,38 @@ describe('live recording against wrangler dev', () => {
       expect(status).toBe(400);
       expect((JSON.parse(body) as { error: { code: string; message: string } }).error).toMatchObject({ code: 'invalid_request', message: expect.stringMatching(/^acks:/) });
     }
+  }, 60_000);
+
+  it("the web app's uploader (?callId=) keeps recording across a token that expires mid-call: a fresh token, a reconnect, resumed from nextSequence", async () => {
+    // Expires for the service 3 s from now (exp is 27 s ago; JWT_CLOCK_TOLERANCE_SECONDS is 30).
+    const shortLived = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setSubject('e2e-renew')
+      .setIssuedAt(Math.floor(Date.now() / 1000) - 60)
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 27)
+      .sign(new TextEncoder().encode(TEST_SECRETS.JWT_SECRET));
+    let token = shortLived;
+    let renewals = 0;
+    const upload = new LiveUpload({
+      url: () => `${dev.url.replace('http', 'ws')}/api/v1/recordings/live?callId=renew-call&token=${encodeURIComponent(token)}`,
+      start: { callId: 'renew-call', format: 'webm' },
+      renewCredentials: async () => {
+        renewals++;
+        token = await tokenFor('e2e-renew');
+        return true;
+      },
+      initialBackoffMs: 50,
+    });
+    const chunks = Array.from({ length: 60 }, (_, i) => audio(9000 + i, 400));
+    for (const chunk of chunks) {
+      upload.push(new Uint8Array(chunk));
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const result = await upload.stop();
+    expect(renewals).toBe(1);
+    expect(upload.state.reconnects).toBeGreaterThanOrEqual(1);
+    expect(result.size).toBe(60 * 400);
+    expect((await download('e2e-renew', result.recordingId)).equals(Buffer.concat(chunks))).toBe(true);
   }, 60_000);
 
   it('loses nothing acked when killed while chunks stream in (group commit: many frames per write, ?callId=)', async () => {

@@ -33,8 +33,10 @@ async function startServer(behaviour: Behaviour = {}) {
     while (chunks.has(n)) n++;
     return n;
   };
-  server.on('connection', (socket) => {
+  const urls: string[] = [];
+  server.on('connection', (socket, request) => {
     const connection = ++connections;
+    urls.push(request.url ?? '');
     socket.on('message', (data: Buffer, isBinary) => {
       if (!isBinary) {
         const frame = JSON.parse(String(data)) as { type: string; callId?: string };
@@ -63,6 +65,8 @@ async function startServer(behaviour: Behaviour = {}) {
     chunks,
     received,
     connections: () => connections,
+    /** The path and query each connection asked for. */
+    urls,
     /** The stored chunks in order (what the finished recording would be). */
     body: () => Buffer.concat([...chunks.entries()].sort(([a], [b]) => a - b).map(([, chunk]) => chunk)),
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
@@ -155,6 +159,53 @@ describe('LiveUpload (browser live client)', () => {
     for (let i = 0; i < 3; i++) upload.push(chunk(i));
     expect(await upload.stop()).toEqual({ recordingId: 'rec_test', size: null, gaps: [] });
     expect(upload.state.connection).toBe('finished');
+  });
+
+  it('a token that expires mid-call does not end it: it waits for a fresh token, reconnects with it and resumes from nextSequence', async () => {
+    let token = 'old';
+    let renewals = 0;
+    let release: (renewed: boolean) => void = () => undefined;
+    const { server, upload } = await setUp(
+      {
+        // What the server does at the token's expiry: an unauthorized frame, then close 1008.
+        afterChunk: (sequence, socket, connection) => {
+          if (connection === 1 && sequence === 3) {
+            socket.send(JSON.stringify({ type: 'error', callId: 'call-1', code: 'unauthorized', message: 'The token has expired; connect again with a fresh one (calls resume from nextSequence)' }));
+            socket.close(1008, 'token expired');
+          }
+        },
+      },
+      {
+        url: () => `${server.url.replace('token=t', `token=${token}`)}`,
+        renewCredentials: () => {
+          renewals++;
+          return new Promise<boolean>((resolve) => (release = resolve));
+        },
+      },
+    );
+    for (let i = 0; i < 6; i++) upload.push(chunk(i));
+    await until(() => renewals === 1, 'the renewal');
+    // Waiting for the user: nothing failed, nothing reconnected with the old token, the audio is kept.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(upload.state.connection).toBe('reconnecting');
+    expect(upload.state.lastError).toMatch(/waiting for a fresh token/);
+    expect(server.connections()).toBe(1);
+    for (let i = 6; i < 9; i++) upload.push(chunk(i));
+    token = 'fresh';
+    release(true);
+    const result = await upload.stop();
+    expect(result.size).toBe(expected(9).length);
+    expect(server.body().equals(expected(9))).toBe(true);
+    expect(server.connections()).toBe(2);
+    expect(server.urls[1]).toContain('token=fresh');
+    expect(server.received.filter((r) => r.connection === 2).map((r) => r.sequence)[0]).toBeGreaterThanOrEqual(4);
+  });
+
+  it('ends the call when no fresh token comes', async () => {
+    const { upload } = await setUp({ refuseStart: { code: 'unauthorized', message: 'The token has expired' } }, { renewCredentials: async () => false });
+    upload.push(chunk(0));
+    await expect(upload.stop()).rejects.toThrow(/unauthorized/);
+    expect(upload.state.connection).toBe('failed');
   });
 
   it('gives up on a fatal error frame and rejects stop with its message', async () => {
