@@ -337,9 +337,15 @@ export class CallStore {
     }));
   }
 
-  /** The sealed frames not yet in chunks, in order (`streamOffset` plaintext bytes of the first are). */
+  /**
+   * The sealed frames not yet in chunks, in order (`streamOffset` plaintext bytes of the first
+   * are), staged ones included without writing them: the commitSealed that follows writes them
+   * and the chunks they fill in one synchronous run, so in one commit (one disk sync, not two).
+   */
   streamRows(): { seq: number; data: Uint8Array }[] {
-    return this.read(() => this.sql.exec('select seq, data from stream order by seq').toArray().map((r) => ({ seq: num(r.seq!), data: bytes(r.data!) })));
+    const rows = this.sql.exec('select seq, data from stream order by seq').toArray().map((r) => ({ seq: num(r.seq!), data: bytes(r.data!) }));
+    // Staged rows continue the stream in order, beyond every written one.
+    return this.staged.length === 0 ? rows : [...rows, ...this.staged];
   }
 
   /**
