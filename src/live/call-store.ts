@@ -12,7 +12,7 @@
  * The hot path (chunks in order, nothing buffered) costs one row insert and one state update per
  * batch: the call's state row is kept in memory (read once per object instance), the batch's
  * run of in-order chunks is staged there, and `flush()` writes what is staged and the state row
- * in one transaction. The recorder flushes at the end of every batch, before its acks are sent (the
+ * together. The recorder flushes at the end of every batch, before its acks are sent (the
  * runtime then holds them until that write is durable), and every other method here flushes
  * first, so SQL never sees staged and written rows out of order. Staged rows never outlive the
  * batch that made them: an object that dies first loses them unacked.
@@ -168,30 +168,36 @@ export class CallStore {
   }
 
   /**
-   * Write the staged chunks and the state row in one transaction (nothing to do when nothing is
-   * staged). On failure nothing of it is written and it stays staged, for the next flush; the
-   * caller must then not ack what it staged.
+   * Write the staged chunks and the state row (nothing to do when nothing is staged), in the
+   * caller's synchronous run: the runtime commits them together. On failure it stays staged, for
+   * the next flush (the writes are idempotent) or discardStaged; the caller must then not ack
+   * what it staged.
    */
   flush(): void {
     if (!this.dirty) return;
     const state = this.cached!;
     const rows = this.staged;
-    this.storage.transactionSync(() => {
-      for (const row of rows) this.sql.exec('insert into stream (seq, data) values (?, ?)', row.seq, row.data);
-      this.sql.exec(
-        'update call_state set next_sequence = ?, plaintext_size = ?, stream_bytes = ?, last_activity_ms = ? where id = 1',
-        state.nextSequence, state.plaintextSize, state.streamBytes, state.lastActivityMs,
-      );
-    });
+    // No savepoint (it cost as much as the writes): the runtime commits the run's writes together,
+    // and these are idempotent (a failed flush is retried, or undone by discardStaged).
+    for (const row of rows) this.sql.exec('insert or replace into stream (seq, data) values (?, ?)', row.seq, row.data);
+    this.sql.exec(
+      'update call_state set next_sequence = ?, plaintext_size = ?, stream_bytes = ?, last_activity_ms = ? where id = 1',
+      state.nextSequence, state.plaintextSize, state.streamBytes, state.lastActivityMs,
+    );
     this.staged = [];
     this.dirty = false;
   }
 
-  /** Forget what is staged and read the state from SQL again (after a flush that failed). */
+  /**
+   * Forget what is staged and read the state from SQL again (after a flush that failed): rows a
+   * failed flush wrote beyond the stored next_sequence go too, so the stream holds only what the
+   * state row counts.
+   */
   discardStaged(): void {
     this.staged = [];
     this.dirty = false;
     this.cached = undefined;
+    this.sql.exec('delete from stream where seq >= (select next_sequence from call_state where id = 1)');
   }
 
   /** Run a write that changes the state row in SQL: staged rows first, and the row read again afterwards. */
@@ -211,7 +217,7 @@ export class CallStore {
   }
 
   create(call: NewCall): void {
-    this.discardStaged();
+    this.forget();
     this.storage.transactionSync(() => {
       this.sql.exec(SCHEMA);
       this.sql.exec(
