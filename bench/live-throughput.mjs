@@ -225,10 +225,12 @@ function goals(storage, service, bare) {
   const p99Ratio = service.p99 / bare.p99;
   const ackedGoal = storage === 'disk' && bare.acked < 0.95 * bare.offered ? 2 : 0.9;
   const yes = (ok) => (ok ? 'yes' : 'no');
+  // 2× cannot be reached when the offered load is under twice what the bare object acks: said so, not counted as met.
+  const capped = ackedGoal === 2 && ackedRatio < 2 && service.acked >= 0.95 * service.offered ? `; service acks ${fmt((100 * service.acked) / service.offered)} % of offered` : '';
   return {
     ackedRatio,
     p99Ratio,
-    cells: [`${fmt(ackedRatio, 2)}× (≥ ${ackedGoal}: ${yes(ackedRatio >= ackedGoal)})`, `${fmt(p99Ratio, 2)}× (≤ 2: ${yes(p99Ratio <= 2)})`, yes(service.lost === 0 && service.unfinished === 0)],
+    cells: [`${fmt(ackedRatio, 2)}× (≥ ${ackedGoal}: ${yes(ackedRatio >= ackedGoal)}${capped})`, `${fmt(p99Ratio, 2)}× (≤ 2: ${yes(p99Ratio <= 2)})`, yes(service.lost === 0 && service.unfinished === 0)],
   };
 }
 
