@@ -9,19 +9,12 @@
  * the deterministic one, a sequencer that cannot store the event → 503, is in
  * test/compliance/audit-chain.test.ts.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startWranglerDev, tokenFor, type WranglerDev } from '../live/wrangler-dev.ts';
+import { expect, it } from 'vitest';
+import { useWranglerDev } from '../live/use-wrangler-dev.ts';
+import { tokenFor } from '../live/wrangler-dev.ts';
 
 const REQUESTS = 100;
-let dev: WranglerDev;
-
-beforeAll(async () => {
-  dev = await startWranglerDev({ vars: { RATE_LIMIT_DISABLED: 'true' } });
-}, 180_000);
-
-afterAll(async () => {
-  await dev?.stop();
-});
+const dev = useWranglerDev({ vars: { RATE_LIMIT_DISABLED: 'true' } });
 
 it('every event of requests answered just before a SIGKILL of the runtime is in the log after the restart', async () => {
   const tokens = await Promise.all(Array.from({ length: REQUESTS }, (_, i) => tokenFor(`kill-user-${i}`)));

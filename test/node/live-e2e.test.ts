@@ -5,24 +5,17 @@
  * between acknowledged chunks.
  */
 import { io, type Socket } from 'socket.io-client';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { SignJWT } from 'jose';
 import { LiveUpload } from '../../src/web/live-upload';
 import { TEST_SECRETS } from '../support/secrets';
-import { startWranglerDev, tokenFor, type WranglerDev } from '../live/wrangler-dev';
+import { useWranglerDev } from '../live/use-wrangler-dev.ts';
+import { tokenFor } from '../live/wrangler-dev.ts';
 
 type Frame = Record<string, unknown> & { type: string };
 
-let dev: WranglerDev;
-
-beforeAll(async () => {
-  dev = await startWranglerDev({ verbose: process.env.LIVE_E2E_VERBOSE === '1' });
-}, 120_000);
-
-afterAll(async () => {
-  await dev?.stop();
-});
+const dev = useWranglerDev({ verbose: process.env.LIVE_E2E_VERBOSE === '1' }, 120_000);
 
 /** Deterministic bytes that start with WebM's magic (what the service's sniffer wants of a call's first bytes). */
 function audio(i: number, size: number): Buffer {

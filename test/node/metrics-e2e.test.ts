@@ -7,22 +7,14 @@
  * `FleetMetrics` Durable Object's storage, not in isolate memory.
  */
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startWranglerDev, type WranglerDev } from '../live/wrangler-dev.ts';
+import { expect, it } from 'vitest';
+import { useWranglerDev } from '../live/use-wrangler-dev.ts';
 import { TEST_SECRETS } from '../support/secrets.ts';
 
 type Family = { name: string; type: string; metrics: { labels?: Record<string, string>; value?: string; buckets?: Record<string, string>; count?: string; sum?: string }[] };
 
 const API_KEY = TEST_SECRETS.API_KEYS.split(',')[0]!;
-let dev: WranglerDev;
-
-beforeAll(async () => {
-  dev = await startWranglerDev({ vars: { RATE_LIMIT_DISABLED: 'true' } });
-}, 180_000);
-
-afterAll(async () => {
-  await dev?.stop();
-});
+const dev = useWranglerDev({ vars: { RATE_LIMIT_DISABLED: 'true' } });
 
 async function scrape(): Promise<Family[]> {
   const res = await fetch(`${dev.url}/metrics`, { headers: { 'x-api-key': API_KEY } });
