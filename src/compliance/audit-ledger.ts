@@ -4,15 +4,19 @@
  * Checkpoints go to storage under `audit-checkpoints/` (one object each, never overwritten): the
  * README tells operators to lock that prefix (R2 bucket lock, S3 Object Lock, Azure immutability),
  * so that whoever can rewrite D1 cannot also take the checkpoints back.
+ *
+ * Every reader here (a page, a verification, an export) first settles the log: what the
+ * sequencers hold is written to D1, so that a reader sees every event accepted before it began.
  */
 import type { FlattenedJWS, JWK } from 'jose';
 import type { Database } from '../db/client';
-import { shardChainPage, shardsWithEvents } from '../db/audit';
+import { listAuditEvents, shardChainPage, shardsWithEvents, type AuditCursor, type AuditEventRow, type AuditFilter } from '../db/audit';
 import type { BlobStore } from '../storage/blob-store';
 import { auditPublicKeys, auditSigner, openCheckpoint, signCheckpoint, type CheckpointPayload } from './audit-checkpoint';
 import type { ChainedAuditEvent } from './audit-format';
-import { flushedHeads, type AuditLedger } from './audit-log';
+import { flushedHeads, settleAuditWrites, type AuditLedger } from './audit-log';
 import { verifyLedger, type StoredCheckpoint, type VerifyResult } from './audit-verifier';
+import { flushDeniedAuth } from './denied-auth';
 
 export const CHECKPOINT_PREFIX = 'audit-checkpoints/';
 /** Checkpoint keys start with `CEILING - time in ms`, zero-padded: the newest lists first. */
@@ -106,8 +110,24 @@ async function* shardEvents(db: Database, shard: number, fromSeq = 1): AsyncIter
   }
 }
 
+/**
+ * Denials of minutes that are over are handed over (src/compliance/denied-auth.ts), then every
+ * sequencer writes what it holds to D1: after this, D1 has every event accepted before the call.
+ */
+async function settle(deps: LedgerDeps): Promise<void> {
+  await flushDeniedAuth(deps.db, deps.ledger);
+  await settleAuditWrites(deps.ledger);
+}
+
+/** A page of events, newest first, with every event accepted before the call (one more than `limit` when there is a next page). */
+export async function auditPage(deps: LedgerDeps, filter: AuditFilter, cursor: AuditCursor | null, limit: number): Promise<AuditEventRow[]> {
+  await settle(deps);
+  return listAuditEvents(deps.db, filter, cursor, limit);
+}
+
 /** Verify every shard in D1 against every checkpoint in storage, with the public key only. */
 export async function verifyAuditLog(deps: LedgerDeps): Promise<VerifyResult> {
+  await settle(deps);
   const [publicKeys, checkpoints, shards] = await Promise.all([auditPublicKeys(deps.signingKey, deps.previousKeys), readCheckpoints(deps.store), allShards(deps.db, deps.ledger)]);
   return verifyLedger({ publicKeys, checkpoints, shards, events: (shard) => shardEvents(deps.db, shard) });
 }
@@ -121,6 +141,7 @@ export function exportAuditLog(deps: LedgerDeps, options: { shards?: number[]; f
   const encoder = new TextEncoder();
   const line = (value: unknown) => encoder.encode(`${JSON.stringify(value)}\n`);
   const lines = (async function* () {
+    await settle(deps);
     const publicKeys = await auditPublicKeys(deps.signingKey, deps.previousKeys);
     const shards = options.shards ?? (await allShards(deps.db, deps.ledger));
     const checkpoints = await readCheckpoints(deps.store);

@@ -2,11 +2,10 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { requireRole } from '../auth/middleware';
 import { auditPublicKeys } from '../compliance/audit-checkpoint';
-import { exportAuditLog, verifyAuditLog, writeAuditCheckpoint, type LedgerDeps } from '../compliance/audit-ledger';
-import { appendAudit, auditLedger, settleAuditWrites } from '../compliance/audit-log';
-import { flushDeniedAuth } from '../compliance/denied-auth';
+import { auditPage, exportAuditLog, verifyAuditLog, writeAuditCheckpoint, type LedgerDeps } from '../compliance/audit-ledger';
+import { appendAudit, auditLedger } from '../compliance/audit-log';
 import { audit, type AppContext } from '../context';
-import { listAuditEvents, type AuditCursor } from '../db/audit';
+import type { AuditCursor } from '../db/audit';
 import { base64UrlToBytes, bytesToBase64Url } from '../encoding';
 import { AppError } from '../errors';
 import { createBlobStore } from '../storage/select';
@@ -110,14 +109,10 @@ auditRoutes.openapi(
   }),
   async (c) => {
     await requireRole(c, ['admin', 'auditor'], 'audit.read');
-    // Denials of minutes that are over are handed over first, then every sequencer writes what it
-    // holds: the page shows every event accepted before this request (and denials up to a minute ago).
-    const ledger = auditLedger(c.env, c.get('config'));
-    await flushDeniedAuth(c.get('db'), ledger);
-    await settleAuditWrites(ledger);
     const q = c.req.valid('query');
     const filter = { recordingId: q.recordingId, userId: q.userId, action: q.action, from: q.from && new Date(q.from).toISOString(), to: q.to && new Date(q.to).toISOString() };
-    const rows = await listAuditEvents(c.get('db'), filter, q.cursor ? decodeCursor(q.cursor) : null, q.limit);
+    // The page shows every event accepted before this request (and denials up to a minute ago).
+    const rows = await auditPage(ledgerDeps(c), filter, q.cursor ? decodeCursor(q.cursor) : null, q.limit);
     const page = rows.slice(0, q.limit);
     await audit(c, { action: 'audit.read', outcome: 'success', recordingId: q.recordingId ?? null, subjectUserId: q.userId ?? null });
     const items = page.map((r) => ({
@@ -150,9 +145,6 @@ auditRoutes.openapi(
   }),
   async (c) => {
     await requireRole(c, ['admin', 'auditor'], 'audit.verify');
-    const ledger = auditLedger(c.env, c.get('config'));
-    await flushDeniedAuth(c.get('db'), ledger);
-    await settleAuditWrites(ledger);
     const result = await verifyAuditLog(ledgerDeps(c));
     await audit(c, { action: 'audit.verify', outcome: result.ok ? 'success' : 'failure', details: { ...result } });
     if (!result.ok && result.reason !== 'uncovered') c.get('log').error('audit verification failed', { firstBadId: result.firstBadId, reason: result.reason, shard: result.shard });

@@ -11,7 +11,7 @@ import { flattenedVerify, importJWK, type FlattenedJWS } from 'jose';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { auditPublicKeys, auditSigner, signCheckpoint } from '../../src/compliance/audit-checkpoint';
 import { canonicalEventJson, canonicalJson, chainHash, GENESIS_HASH, hashedFields, merkleRoot, merkleTreeHash, shardFor, type ChainedAuditEvent } from '../../src/compliance/audit-format';
-import { CHECKPOINT_PREFIX, readCheckpoints, verifyAuditLog, writeAuditCheckpoint } from '../../src/compliance/audit-ledger';
+import { auditPage, CHECKPOINT_PREFIX, exportAuditLog, readCheckpoints, verifyAuditLog, writeAuditCheckpoint } from '../../src/compliance/audit-ledger';
 import { appendAudit, newAuditEvent } from '../../src/compliance/audit-log';
 import type { VerifyResult } from '../../src/compliance/audit-verifier';
 import { getConfig, parseConfig } from '../../src/config';
@@ -104,6 +104,23 @@ describe('appends', () => {
     expect(uncheckpointed).toMatchObject({ ok: false, reason: 'uncovered', uncovered: 100 });
     await writeAuditCheckpoint(deps);
     expect(await verifyNow()).toMatchObject({ ok: true, checked: before + 100, firstBadId: null, reason: null, uncovered: 0 });
+  });
+
+  it('a page, a verification and an export each see every event accepted just before them, with nothing settled first', async () => {
+    await writeAuditCheckpoint(deps);
+    // Held by their sequencers, not yet in D1 (a flush is 250 ms away).
+    const events = await Promise.all(Array.from({ length: 20 }, (_, i) => appendAudit(testLedger, { actor: `reader-${i}`, action: 'probe.reader', outcome: 'success', requestId: `reader-${i}` })));
+    const ids = events.map((e) => e.id).sort();
+    const page = await auditPage(deps, { action: 'probe.reader' }, null, 100);
+    expect(page.map((r) => r.id).sort()).toEqual(ids);
+
+    const more = await Promise.all(Array.from({ length: 20 }, (_, i) => appendAudit(testLedger, { actor: `verify-${i}`, action: 'probe.reader', outcome: 'success', requestId: `verify-${i}` })));
+    expect(await verifyNow()).toMatchObject({ ok: false, reason: 'uncovered', uncovered: events.length + more.length });
+
+    const exported = await Promise.all(Array.from({ length: 20 }, (_, i) => appendAudit(testLedger, { actor: `export-${i}`, action: 'probe.reader', outcome: 'success', requestId: `export-${i}` })));
+    const text = await new Response(exportAuditLog(deps, { fromSeq: 1, throughCheckpoint: false })).text();
+    const inExport = new Set(text.trim().split('\n').map((line) => (JSON.parse(line) as { id?: string }).id));
+    for (const event of [...events, ...more, ...exported]) expect(inExport.has(event.id), event.id).toBe(true);
   });
 
   it('100 concurrent audited requests: each event shows in GET /audit within 5 s', async () => {
