@@ -1,4 +1,7 @@
-/** The one place bytes become base64, base64url or hex text and back; decoders throw a TypeError on malformed input. */
+/**
+ * The one place bytes become base64, base64url or hex text and back (decoders throw a TypeError on
+ * malformed input), and where byte arrays are joined.
+ */
 
 const BASE64URL = /^[A-Za-z0-9_-]*$/;
 const HEX = /^(?:[0-9a-fA-F]{2})*$/;
@@ -61,5 +64,17 @@ export function hexToBytes(hex: string): Uint8Array {
   if (!HEX.test(hex)) throw new TypeError('invalid hex');
   const out = new Uint8Array(hex.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(i * 2, i * 2 + 2), 16);
+  return out;
+}
+
+/** The parts one after another in a new array (a single part is returned as it is). */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.length;
+  }
   return out;
 }

@@ -11,6 +11,7 @@
  * (possibly empty): a short chunk *is* the end-of-message mark, so the nonce carries no final flag
  * and truncation or extension shows up as a wrong length or a failed tag. See docs/encryption.md.
  */
+import { concatBytes } from '../encoding';
 import { GCM_TAG_SIZE, IntegrityError, importAesKey, openAesGcm, sealAesGcm } from './aes-gcm';
 
 export { IntegrityError } from './aes-gcm';
@@ -114,18 +115,6 @@ function chunkNonce(baseNonce: Uint8Array, index: number): Uint8Array {
   return nonce;
 }
 
-/** One enqueue per input piece instead of one per chunk: stream hops cost more than the copy. */
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
-}
-
 /** Deterministic sealer for one object: same key+salt+context ⇒ byte-identical output (a Durable Object re-seals after restart). */
 export class ChunkSealer {
   private constructor(
@@ -206,7 +195,7 @@ export function createSealStream(sealer: ChunkSealer): TransformStream<Uint8Arra
         filled = 0;
       }
       for (; piece.length - at >= CHUNK_SIZE; at += CHUNK_SIZE) sealed.push(sealer.sealChunk(index++, piece.subarray(at, at + CHUNK_SIZE), false));
-      if (sealed.length > 0) controller.enqueue(concat(await Promise.all(sealed)));
+      if (sealed.length > 0) controller.enqueue(concatBytes(await Promise.all(sealed)));
       // Only now is `pending` free: the seals above may still have been reading it.
       pending.set(piece.subarray(at));
       filled = piece.length - at;
@@ -262,7 +251,7 @@ export function createOpenStream(opener: ChunkOpener, firstChunk: number, finalC
         for (; index < finalChunk && piece.length - at >= SEALED_CHUNK_SIZE; at += SEALED_CHUNK_SIZE) {
           opened.push(opener.openChunk(index++, piece.subarray(at, at + SEALED_CHUNK_SIZE), false));
         }
-        controller.enqueue(concat(await Promise.all(opened)));
+        controller.enqueue(concatBytes(await Promise.all(opened)));
       }
     },
     async flush(controller) {

@@ -13,7 +13,7 @@ import {
   createSealStream,
   plaintextSize,
 } from '../../src/crypto/chunked';
-import { bytesToHex, hexToBytes } from '../../src/encoding';
+import { bytesToHex, concatBytes, hexToBytes } from '../../src/encoding';
 
 interface ChunkedVector {
   tcId: number;
@@ -78,12 +78,7 @@ async function collectUntilError(stream: ReadableStream<Uint8Array>): Promise<{ 
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) out.set(p, (at += p.length) - p.length);
-  return out;
-}
+const concat = concatBytes;
 
 async function seal(dataKey: Uint8Array, context: string, plaintext: Uint8Array, salt?: Uint8Array, seed = 1): Promise<Uint8Array> {
   const sealer = await ChunkSealer.create(dataKey, encoder.encode(context), salt);

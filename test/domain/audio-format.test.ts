@@ -1,6 +1,7 @@
 /** The upload gate's sniffer: what may pass as MP3 behind an ID3 tag, and the gate's refusals. */
 import { describe, expect, it } from 'vitest';
 import { AudioSniffer, createAudioGate, detectAudioFormat } from '../../src/domain/audio-format';
+import { concatBytes } from '../../src/encoding';
 import { AppError } from '../../src/errors';
 
 const text = (s: string) => new TextEncoder().encode(s);
@@ -15,15 +16,7 @@ function id3Tag(bodySize: number): Uint8Array {
   return tag;
 }
 
-const join = (...parts: ArrayLike<number>[]) => {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-};
+const join = (...parts: ArrayLike<number>[]) => concatBytes(parts.map((p) => Uint8Array.from(p)));
 
 const HLS = text('#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:2,\nfile:/etc/passwd.mp3\n#EXT-X-ENDLIST\n');
 const FFCONCAT = text("ffconcat version 1.0\nfile 'file:/proc/self/environ'\n");

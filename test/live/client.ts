@@ -130,15 +130,7 @@ export function audio(i: number, size: number, format: 'webm' | 'ogg' = 'webm'):
   return out;
 }
 
-export function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
+export { concatBytes as concat } from '../../src/encoding';
 
 export async function download(user: string, recordingId: string): Promise<Uint8Array> {
   const res = await call(`/api/v1/recordings/${recordingId}/download`, { headers: await as(user) });

@@ -1,6 +1,7 @@
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
 import { createDb } from '../../src/db/client';
+import { concatBytes } from '../../src/encoding';
 import { destroyUserKeys, rewrapRecordings, rotateUserKeys } from '../../src/crypto/keys';
 import { settleAudit } from '../support/audit';
 import { as, call } from '../support/auth';
@@ -48,12 +49,7 @@ describe('tampered ciphertext', () => {
     const { id } = await fresh(user);
     const original = await storedObject(id);
     const chunk = (k: number) => original.subarray(HEADER + k * SEALED, HEADER + (k + 1) * SEALED);
-    const join = (...parts: Uint8Array[]) => {
-      const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-      let at = 0;
-      for (const p of parts) (out.set(p, at), (at += p.length));
-      return out;
-    };
+    const join = (...parts: Uint8Array[]) => concatBytes(parts);
     const header = original.subarray(0, HEADER);
     const rest = original.subarray(HEADER + 2 * SEALED);
     const variants: Record<string, Uint8Array> = {
