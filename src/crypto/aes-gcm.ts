@@ -57,3 +57,18 @@ export async function openAesGcm(key: CryptoKey, iv: Uint8Array, sealed: Uint8Ar
     throw new IntegrityError('authentication', 'AES-GCM authentication failed', { cause });
   }
 }
+
+/** iv ‖ ciphertext ‖ tag, under a fresh random iv: for a key that seals few messages (at most 2^32 under one key). */
+export async function sealWithRandomIv(key: CryptoKey, plaintext: Uint8Array, aad?: Uint8Array): Promise<Uint8Array> {
+  const iv = crypto.getRandomValues(new Uint8Array(GCM_IV_SIZE));
+  const sealed = await sealAesGcm(key, iv, plaintext, aad);
+  const out = new Uint8Array(GCM_IV_SIZE + sealed.length);
+  out.set(iv);
+  out.set(sealed, GCM_IV_SIZE);
+  return out;
+}
+
+/** Inverse of `sealWithRandomIv`. */
+export function openWithIv(key: CryptoKey, stored: Uint8Array, aad?: Uint8Array): Promise<Uint8Array> {
+  return openAesGcm(key, stored.subarray(0, GCM_IV_SIZE), stored.subarray(GCM_IV_SIZE), aad);
+}

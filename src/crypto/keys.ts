@@ -19,7 +19,7 @@ import {
   usersDueForRotation,
 } from '../db/user-keys';
 import { AppError } from '../errors';
-import { AES_KEY_SIZE, GCM_IV_SIZE, GCM_TAG_SIZE, IntegrityError, importAesKey, openAesGcm, sealAesGcm } from './aes-gcm';
+import { AES_KEY_SIZE, GCM_IV_SIZE, GCM_TAG_SIZE, IntegrityError, importAesKey, openWithIv, sealWithRandomIv } from './aes-gcm';
 import { bytesToBase64 } from '../encoding';
 import { deriveBytes, importMasterKey } from './derive';
 
@@ -44,18 +44,11 @@ const encoder = new TextEncoder();
 const secretAad = (userId: string, version: number) => encoder.encode(`call-recorder/user-secret/v1/${userId}/${version}`);
 const userKeyInfo = (userId: string, version: number) => encoder.encode(`call-recorder/user-key/v1/${userId}/${version}`);
 
-async function seal(key: CryptoKey, plaintext: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-  const iv = crypto.getRandomValues(new Uint8Array(GCM_IV_SIZE));
-  const sealed = await sealAesGcm(key, iv, plaintext, aad);
-  const out = new Uint8Array(GCM_IV_SIZE + sealed.length);
-  out.set(iv);
-  out.set(sealed, GCM_IV_SIZE);
-  return out;
-}
+const seal = sealWithRandomIv;
 
 function open(key: CryptoKey, wrapped: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
   if (wrapped.length !== WRAPPED_SIZE) throw new IntegrityError('truncated', `a wrapped key must be ${WRAPPED_SIZE} bytes, got ${wrapped.length}`);
-  return openAesGcm(key, wrapped.subarray(0, GCM_IV_SIZE), wrapped.subarray(GCM_IV_SIZE), aad);
+  return openWithIv(key, wrapped, aad);
 }
 
 const secretWrapKeys = new Map<string, Promise<CryptoKey>>();

@@ -12,7 +12,7 @@
  * holds the audio of one chunk, or of a run of consecutive chunks sealed together (the call object
  * takes the in-order chunks of one batch as one frame); `sequence` is then the run's first.
  */
-import { GCM_IV_SIZE, GCM_TAG_SIZE, openAesGcm, sealAesGcm } from './aes-gcm';
+import { GCM_IV_SIZE, GCM_TAG_SIZE, openWithIv, sealWithRandomIv } from './aes-gcm';
 
 /** Bytes a stored frame has beyond its plaintext. */
 export const FRAME_OVERHEAD = GCM_IV_SIZE + GCM_TAG_SIZE;
@@ -44,16 +44,11 @@ export class FrameSealer {
 
   /** The frame as it may be stored: iv ‖ ciphertext ‖ tag. */
   async seal(sequence: number, plaintext: Uint8Array): Promise<Uint8Array> {
-    const iv = crypto.getRandomValues(new Uint8Array(GCM_IV_SIZE));
-    const sealed = await sealAesGcm(this.key, iv, plaintext, this.aad(sequence));
-    const out = new Uint8Array(GCM_IV_SIZE + sealed.length);
-    out.set(iv);
-    out.set(sealed, GCM_IV_SIZE);
-    return out;
+    return sealWithRandomIv(this.key, plaintext, this.aad(sequence));
   }
 
   /** Inverse of `seal` for the same sequence; IntegrityError when the frame was altered or moved. */
   open(sequence: number, stored: Uint8Array): Promise<Uint8Array> {
-    return openAesGcm(this.key, stored.subarray(0, GCM_IV_SIZE), stored.subarray(GCM_IV_SIZE), this.aad(sequence));
+    return openWithIv(this.key, stored, this.aad(sequence));
   }
 }

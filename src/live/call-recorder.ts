@@ -18,6 +18,7 @@ import { createDb, type Database } from '../db/client';
 import { CHUNK_SIZE, TAG_SIZE } from '../crypto/chunked';
 import { KeyUnavailable, activeUserKey, newDataKey, wrapDataKey } from '../crypto/keys';
 import { getConsent } from '../db/consents';
+import { concatBytes } from '../encoding';
 import { failLiveRecording, insertLiveRecording, reportLiveSize } from '../db/live-recordings';
 import { newRecordingId } from '../db/recordings';
 import { SNIFF_BYTES, detectAudioFormat } from '../domain/audio-format';
@@ -191,7 +192,7 @@ export class CallRecorder {
       }
     }
     const sealing: Promise<unknown>[] = [];
-    if (run.length > 0) sealing.push(frames.seal(state.nextSequence, concat(run, runBytes)).then((frame) => (sealed.run = { count: run.length, frame })));
+    if (run.length > 0) sealing.push(frames.seal(state.nextSequence, concatBytes(run)).then((frame) => (sealed.run = { count: run.length, frame })));
     commands.forEach((command, index) => {
       if (index >= run.length && command.kind === 'chunk' && command.sequence >= state.nextSequence) {
         sealing.push(frames.seal(command.sequence, command.data).then((frame) => sealed.frames.set(index, frame)));
@@ -547,17 +548,6 @@ export class CallRecorder {
   private async audit(owner: CallOwner, action: string, recordingId: string | null, outcome: AuditOutcome, details: Record<string, unknown>): Promise<void> {
     await appendAudit(auditLedger(this.env, this.config), { actor: owner.id, actorRole: owner.role, action, recordingId, subjectUserId: owner.id, outcome, details }, this.log);
   }
-}
-
-function concat(pieces: Uint8Array[], length: number): Uint8Array {
-  if (pieces.length === 1) return pieces[0]!;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const piece of pieces) {
-    out.set(piece, at);
-    at += piece.length;
-  }
-  return out;
 }
 
 function startedEvent(state: CallState): CallEvent {
