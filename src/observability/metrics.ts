@@ -68,25 +68,34 @@ export interface FleetMetricsRpc extends Rpc.DurableObjectBranded {
 export type FleetMetricsNamespace = DurableObjectNamespace<FleetMetricsRpc>;
 const fleetStore = (namespace: DurableObjectNamespace) => (namespace as unknown as FleetMetricsNamespace).getByName('fleet');
 let handing = false;
+/**
+ * The hand-over in flight or whose answer never came, kept with its id: it is sent again exactly as
+ * it was, so that the store, which may have counted it already (only its answer was lost), knows it
+ * and counts it once. Increments made meanwhile wait in `pending` for the next hand-over.
+ */
+let unanswered: { id: string; samples: Sample[] } | null = null;
+
+function takePending(): { id: string; samples: Sample[] } | null {
+  if (pending.size === 0) return null;
+  const samples = [...pending.values()];
+  pending.clear();
+  return { id: crypto.randomUUID(), samples };
+}
 
 /**
  * Hand this isolate's increments to the fleet store. One hand-over at a time per isolate; what is
- * counted meanwhile goes with the next. A failed hand-over puts its increments back.
+ * counted meanwhile goes with the next. A hand-over that fails is retried, first thing on the next
+ * call, under the same id.
  */
 export async function flushMetrics(namespace: DurableObjectNamespace): Promise<void> {
-  if (handing || pending.size === 0) return;
+  if (handing) return;
   handing = true;
   try {
-    while (pending.size > 0) {
-      const samples = [...pending.values()];
-      pending.clear();
-      const batchId = crypto.randomUUID();
-      try {
-        await fleetStore(namespace).add(batchId, samples);
-      } catch (error) {
-        for (const s of samples) add(s.name, s.labels, s.value);
-        throw error;
-      }
+    for (;;) {
+      unanswered ??= takePending();
+      if (!unanswered) return;
+      await fleetStore(namespace).add(unanswered.id, unanswered.samples);
+      unanswered = null;
     }
   } finally {
     handing = false;
