@@ -1,12 +1,13 @@
 /**
  * Runs the whole service under `wrangler dev` on 127.0.0.1 and free ports, with local D1 (its
  * migrations applied first), R2, Queues and Durable Objects persisted in a directory of the
- * caller's, so that a restart finds everything again. Used by test/node/live-e2e.test.ts and
- * bench/live-throughput.mjs. Written with erasable TypeScript only, so that Node imports it
+ * caller's, so that a restart finds everything again. The Cron Triggers can be fired over HTTP
+ * (`/cdn-cgi/handler/scheduled?cron=…`), as `npm start` allows. Used by the test/node suites (the
+ * browser tests through test/e2e/service.ts) and bench/live-throughput.mjs. Written with erasable TypeScript only, so that Node imports it
  * directly (type stripping).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -14,10 +15,10 @@ import { fileURLToPath } from 'node:url';
 import { SignJWT } from 'jose';
 import { TEST_SECRETS } from '../support/secrets.ts';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const WRANGLER = path.join(ROOT, 'node_modules/wrangler/bin/wrangler.js');
 /** wrangler needs Node ≥ 22; the project's own Node binary is used whatever Node runs this file. */
-const NODE = existsSync(path.join(ROOT, 'node_modules/.bin/node')) ? path.join(ROOT, 'node_modules/.bin/node') : process.execPath;
+export const NODE = existsSync(path.join(ROOT, 'node_modules/.bin/node')) ? path.join(ROOT, 'node_modules/.bin/node') : process.execPath;
 
 export interface WranglerDevOptions {
   /** Persistence directory; a fresh temporary one (removed by `stop`) unless given. */
@@ -85,7 +86,7 @@ async function buildWorker(outdir: string): Promise<string> {
 }
 
 async function waitUntilReady(url: string, child: ChildProcess, output: () => string): Promise<void> {
-  const deadline = Date.now() + 60_000;
+  const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`wrangler dev exited before it was ready:\n${output()}`);
     try {
@@ -100,7 +101,7 @@ async function waitUntilReady(url: string, child: ChildProcess, output: () => st
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`wrangler dev did not answer within 60 s:\n${output()}`);
+  throw new Error(`wrangler dev did not answer within 90 s:\n${output()}`);
 }
 
 /** The process group of `child` (wrangler and the workerd it runs), ended together. */
@@ -147,14 +148,16 @@ export async function startWranglerDev(options: WranglerDevOptions = {}): Promis
 
   const launch = async () => {
     const inspectorPort = await freePort();
-    const args = [WRANGLER, 'dev', script, '--local', '--config', 'wrangler.toml', '--no-bundle', '--port', String(port), '--ip', '127.0.0.1', '--inspector-port', String(inspectorPort), '--enable-containers=false', '--persist-to', persistTo];
+    const args = [WRANGLER, 'dev', script, '--local', '--config', 'wrangler.toml', '--no-bundle', '--port', String(port), '--ip', '127.0.0.1', '--inspector-port', String(inspectorPort), '--enable-containers=false', '--persist-to', persistTo, '--test-scheduled'];
+    // The project's own [assets] section when it has one (its routing is what is tested); dist/web otherwise.
+    if (!/^\[assets\]/m.test(readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8'))) args.push('--assets', path.join(ROOT, 'dist/web'));
     for (const [name, value] of Object.entries(vars)) args.push('--var', `${name}:${value}`);
     let output = '';
     const started = spawn(NODE, args, {
       cwd: ROOT,
       detached: true,
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false', FORCE_COLOR: '0' },
+      env: { ...process.env, CI: 'true', WRANGLER_SEND_METRICS: 'false', FORCE_COLOR: '0', NO_COLOR: '1' },
     });
     const collect = (chunk: Buffer) => {
       output = (output + chunk.toString()).slice(-20_000);
