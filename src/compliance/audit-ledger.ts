@@ -10,7 +10,8 @@
  */
 import type { FlattenedJWS, JWK } from 'jose';
 import type { Database } from '../db/client';
-import { listAuditEvents, shardChainPage, shardsWithEvents, type AuditCursor, type AuditEventRow, type AuditFilter } from '../db/audit';
+import { listAuditEvents, shardChainPage, shardsWithEvents, type AuditEventRow, type AuditFilter } from '../db/audit';
+import { decodeCursor, encodeCursor } from '../domain/cursor';
 import type { BlobStore } from '../storage/blob-store';
 import { auditPublicKeys, auditSigner, openCheckpoint, signCheckpoint, type CheckpointPayload } from './audit-checkpoint';
 import type { ChainedAuditEvent } from './audit-format';
@@ -119,10 +120,17 @@ async function settle(deps: LedgerDeps): Promise<void> {
   await settleAuditWrites(deps.ledger);
 }
 
-/** A page of events, newest first, with every event accepted before the call (one more than `limit` when there is a next page). */
-export async function auditPage(deps: LedgerDeps, filter: AuditFilter, cursor: AuditCursor | null, limit: number): Promise<AuditEventRow[]> {
+/**
+ * A page of at most `limit` events, newest first, with every event accepted before the call;
+ * `cursor` is a `nextCursor` of an earlier page (400 when it is not one).
+ */
+export async function auditPage(deps: LedgerDeps, filter: AuditFilter, cursor: string | undefined, limit: number): Promise<{ items: AuditEventRow[]; nextCursor: string | null }> {
+  const after = cursor === undefined ? null : decodeCursor(cursor);
   await settle(deps);
-  return listAuditEvents(deps.db, filter, cursor, limit);
+  const rows = await listAuditEvents(deps.db, filter, after && { at: after.time, id: after.id }, limit);
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, nextCursor: rows.length > limit && last ? encodeCursor({ time: last.at, id: last.id }) : null };
 }
 
 /** Verify every shard in D1 against every checkpoint in storage, with the public key only. */

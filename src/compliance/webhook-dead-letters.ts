@@ -5,7 +5,7 @@
 import type { Config } from '../config';
 import type { Database } from '../db/client';
 import { findDeadLetter, listDeadLetters, markReplayed, type DeadLetterRow } from '../db/webhook-dead-letters';
-import { base64UrlToBytes, bytesToBase64Url } from '../encoding';
+import { decodeCursor, encodeCursor, type PagePosition } from '../domain/cursor';
 import { AppError, notFound } from '../errors';
 import { isWebhookMessage, type WebhookMessage } from './webhooks';
 
@@ -23,26 +23,17 @@ export interface DeadLetter {
 
 const toDeadLetter = (row: DeadLetterRow): DeadLetter => ({ ...row });
 
-const encodeCursor = (row: DeadLetterRow) => bytesToBase64Url(new TextEncoder().encode(`${row.failedAt}|${row.id}`));
-
-function decodeCursor(cursor: string): { failedAt: string; id: string } {
-  try {
-    const [failedAt, id] = new TextDecoder().decode(base64UrlToBytes(cursor)).split('|');
-    if (!failedAt || !id || Number.isNaN(Date.parse(failedAt))) throw new TypeError('cursor shape');
-    return { failedAt, id };
-  } catch (cause) {
-    throw new AppError('invalid_request', 'cursor: must be a nextCursor returned by this endpoint', { cause });
-  }
-}
+const positionOf = ({ time, id }: PagePosition) => ({ failedAt: time, id });
 
 /** A page of dead letters, newest failure first; `pending` leaves out those already replayed. */
 export async function listDeadLetterPage(
   db: Database,
   query: { limit: number; cursor?: string; pending?: boolean },
 ): Promise<{ items: DeadLetter[]; nextCursor: string | null }> {
-  const rows = await listDeadLetters(db, { limit: query.limit + 1, pending: query.pending, before: query.cursor ? decodeCursor(query.cursor) : undefined });
+  const rows = await listDeadLetters(db, { limit: query.limit + 1, pending: query.pending, before: query.cursor ? positionOf(decodeCursor(query.cursor)) : undefined });
   const page = rows.slice(0, query.limit);
-  return { items: page.map(toDeadLetter), nextCursor: rows.length > query.limit ? encodeCursor(page[page.length - 1]!) : null };
+  const last = page[page.length - 1];
+  return { items: page.map(toDeadLetter), nextCursor: rows.length > query.limit && last ? encodeCursor({ time: last.failedAt, id: last.id }) : null };
 }
 
 /**

@@ -3,7 +3,7 @@ import { and, desc, eq, exists, gte, inArray, isNull, lt, lte, or, sql, type SQL
 import type { Database } from './client';
 import { AppError } from '../errors';
 import { recordingPermissions, recordings, renditions, transcriptTerms, transcripts } from './schema';
-import { base64UrlToBytes, bytesToBase64Url } from '../encoding';
+import { decodeCursor, encodeCursor } from '../domain/cursor';
 
 export type RecordingRow = typeof recordings.$inferSelect;
 export type NewRecording = typeof recordings.$inferInsert;
@@ -63,18 +63,6 @@ export interface ListFilters {
   transcriptTokens?: string[];
 }
 
-const encodeCursor = (row: RecordingRow) => bytesToBase64Url(new TextEncoder().encode(`${row.createdAt}|${row.id}`));
-
-function decodeCursor(cursor: string): { createdAt: string; id: string } {
-  try {
-    const [createdAt, id] = new TextDecoder().decode(base64UrlToBytes(cursor)).split('|');
-    if (!createdAt || !id || Number.isNaN(Date.parse(createdAt))) throw new Error('shape');
-    return { createdAt, id };
-  } catch {
-    throw new AppError('invalid_request', 'cursor: must be a nextCursor returned by this endpoint');
-  }
-}
-
 /** Newest first, stable under equal timestamps (ties broken by id), served by the created_at indexes. */
 export async function listRecordings(db: Database, f: ListFilters): Promise<{ rows: RecordingRow[]; nextCursor: string | null }> {
   const where: SQL[] = [isNull(recordings.deletedAt)];
@@ -101,8 +89,8 @@ export async function listRecordings(db: Database, f: ListFilters): Promise<{ ro
   if (f.from) where.push(gte(recordings.startTime, new Date(f.from).toISOString()));
   if (f.to) where.push(lte(recordings.startTime, new Date(f.to).toISOString()));
   if (f.cursor) {
-    const c = decodeCursor(f.cursor);
-    where.push(or(lt(recordings.createdAt, c.createdAt), and(eq(recordings.createdAt, c.createdAt), lt(recordings.id, c.id)))!);
+    const after = decodeCursor(f.cursor);
+    where.push(or(lt(recordings.createdAt, after.time), and(eq(recordings.createdAt, after.time), lt(recordings.id, after.id)))!);
   }
   const rows = await db
     .select()
@@ -112,7 +100,8 @@ export async function listRecordings(db: Database, f: ListFilters): Promise<{ ro
     .limit(f.limit + 1)
     .all();
   const page = rows.slice(0, f.limit);
-  return { rows: page, nextCursor: rows.length > f.limit ? encodeCursor(page[page.length - 1]!) : null };
+  const last = page[page.length - 1];
+  return { rows: page, nextCursor: rows.length > f.limit && last ? encodeCursor({ time: last.createdAt, id: last.id }) : null };
 }
 
 /**

@@ -5,8 +5,8 @@
  * minutes) instead of risking the isolate's 128 MB. Its segments and word times map to the
  * contract's segments; Whisper does not tell speakers apart, so `speaker` is null.
  */
-import { Buffer } from 'node:buffer';
 import { listRenditions } from '../db/recordings';
+import { bytesToBase64 } from '../encoding';
 import { PermanentFailure, TransientFailure, classifyStorageError } from '../media/failures';
 import { openRange } from '../recordings/read';
 import { textOf, type TranscriptSegment } from './content';
@@ -47,7 +47,7 @@ export const workersAiEngine: TranscriptionEngine = {
     }
     let output: Ai_Cf_Openai_Whisper_Large_V3_Turbo_Output;
     try {
-      output = await deps.ai.run(WHISPER_MODEL, { audio: Buffer.from(audio.buffer, audio.byteOffset, audio.byteLength).toString('base64'), task: 'transcribe', vad_filter: true });
+      output = await deps.ai.run(WHISPER_MODEL, { audio: bytesToBase64(audio), task: 'transcribe', vad_filter: true });
     } catch (error) {
       throw new TransientFailure('Workers AI did not transcribe the audio', { cause: error });
     }

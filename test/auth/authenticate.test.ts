@@ -4,7 +4,7 @@
  * test/node). No request, no Hono context: credentials and a config in, a principal or a reason out.
  */
 import { env } from 'cloudflare:test';
-import { SignJWT, UnsecuredJWT } from 'jose';
+import { decodeJwt, SignJWT, UnsecuredJWT } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { authenticate, credentialsExpireAt, credentialsFromSocketIoAuth, Unauthenticated, type Credentials } from '../../src/auth/authenticate';
 import { getConfig } from '../../src/config';
@@ -59,7 +59,7 @@ describe('authenticate', () => {
 
   it('says when a token stops being valid (exp plus the tolerance), and never for an API key', async () => {
     const token = await tokenFor('alice', 'user', {}, 600);
-    const { exp } = JSON.parse(atob(token.split('.')[1]!.replace(/-/g, '+').replace(/_/g, '/'))) as { exp: number };
+    const exp = decodeJwt(token).exp!;
     expect(credentialsExpireAt({ token }, config)).toBe((exp + config.JWT_CLOCK_TOLERANCE_SECONDS) * 1000);
     expect(credentialsExpireAt({ authorization: `Bearer ${token}` }, config)).toBe((exp + config.JWT_CLOCK_TOLERANCE_SECONDS) * 1000);
     expect(credentialsExpireAt({ apiKey: API_KEY, token }, config)).toBeNull();

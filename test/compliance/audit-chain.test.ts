@@ -16,6 +16,7 @@ import { appendAudit, newAuditEvent } from '../../src/compliance/audit-log';
 import type { VerifyResult } from '../../src/compliance/audit-verifier';
 import { getConfig, parseConfig } from '../../src/config';
 import { createDb } from '../../src/context';
+import { base64UrlToBytes, bytesToBase64 } from '../../src/encoding';
 import { createBlobStore } from '../../src/storage/select';
 import { settleAudit, testLedger } from '../support/audit';
 import { as, call } from '../support/auth';
@@ -111,7 +112,7 @@ describe('appends', () => {
     // Held by their sequencers, not yet in D1 (a flush is 250 ms away).
     const events = await Promise.all(Array.from({ length: 20 }, (_, i) => appendAudit(testLedger, { actor: `reader-${i}`, action: 'probe.reader', outcome: 'success', requestId: `reader-${i}` })));
     const ids = events.map((e) => e.id).sort();
-    const page = await auditPage(deps, { action: 'probe.reader' }, null, 100);
+    const page = (await auditPage(deps, { action: 'probe.reader' }, undefined, 100)).items;
     expect(page.map((r) => r.id).sort()).toEqual(ids);
 
     const more = await Promise.all(Array.from({ length: 20 }, (_, i) => appendAudit(testLedger, { actor: `verify-${i}`, action: 'probe.reader', outcome: 'success', requestId: `verify-${i}` })));
@@ -329,9 +330,9 @@ describe('verification names the first bad event', () => {
   it('a checkpoint signed with another Ed25519 key is named, even when its heads are true', async () => {
     expect((await verifyNow()).newestCheckpoint).not.toBeNull();
     const { result } = await tamper(async () => {
-      const otherKey = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(32))));
+      const otherKey = bytesToBase64(crypto.getRandomValues(new Uint8Array(32)));
       const [newest] = await readCheckpoints(store);
-      const payload = JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(String((newest!.jws as FlattenedJWS).payload).replace(/-/g, '+').replace(/_/g, '/')), (c) => c.charCodeAt(0)))) as { heads: never[] };
+      const payload = JSON.parse(new TextDecoder().decode(base64UrlToBytes(String((newest!.jws as FlattenedJWS).payload)))) as { heads: never[] };
       const { jws } = await signCheckpoint(await auditSigner(otherKey), payload.heads, 'forged', new Date().toISOString());
       await store.putBytes(`${CHECKPOINT_PREFIX}0000000000000000-forged.json`, new TextEncoder().encode(JSON.stringify(jws)), 'application/json');
     });
@@ -401,7 +402,7 @@ describe('checkpoints', () => {
       const jws = (await readCheckpoints(store)).find((c) => c.key === key)!.jws as FlattenedJWS;
       const keys = await auditPublicKeys(rotated.signingKey, rotated.previousKeys);
       expect(keys.map((k) => k.kid)).toEqual([(await auditSigner(rotated.signingKey)).publicJwk.kid, oldKey.publicJwk.kid]);
-      expect(JSON.parse(atob(jws.protected!.replace(/-/g, '+').replace(/_/g, '/')))).toMatchObject({ kid: keys[0]!.kid });
+      expect(JSON.parse(new TextDecoder().decode(base64UrlToBytes(jws.protected!)))).toMatchObject({ kid: keys[0]!.kid });
       const both = await verifyAuditLog(rotated);
       expect(both).toMatchObject({ ok: true, reason: null });
       expect(both.checkpoints).toBeGreaterThan(1);

@@ -9,6 +9,7 @@ import { and, eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { getConfig, type Bindings } from '../../src/config';
 import { createDb } from '../../src/db/client';
+import { base64ToBytes } from '../../src/encoding';
 import { deleteExpiredTranscripts } from '../../src/db/lifecycle';
 import { findRecording, type RecordingRow } from '../../src/db/recordings';
 import { auditEvents, transcripts } from '../../src/db/schema';
@@ -275,7 +276,7 @@ describe('the Workers AI engine', () => {
     const outcome = await transcribeRecording({ db, store, config: { ...config, TRANSCRIPTION_ENGINE: 'workers-ai' }, ffmpeg: env, ai: ai as never }, await row(id));
     expect(outcome).toMatchObject({ stored: true, engine: '@cf/openai/whisper-large-v3-turbo' });
     expect(calls).toHaveLength(1);
-    const mp3 = Uint8Array.from(atob(calls[0]!.input.audio as string), (c) => c.charCodeAt(0));
+    const mp3 = base64ToBytes(calls[0]!.input.audio as string);
     // An ID3 tag or an MPEG frame sync: the MP3 rendition itself, decrypted.
     expect(String.fromCharCode(mp3[0]!, mp3[1]!, mp3[2]!) === 'ID3' || (mp3[0] === 0xff && (mp3[1]! & 0xe0) === 0xe0)).toBe(true);
     expect(mp3.length).toBeGreaterThan(10_000);
