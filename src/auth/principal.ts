@@ -10,6 +10,5 @@ export interface Principal {
 
 export const ROLES: readonly Role[] = ['user', 'admin', 'auditor'];
 
-export const isAdmin = (p: Principal) => p.role === 'admin';
 /** Admins and auditors may read everyone's metadata; only admins may change or hear anything. */
-export const canReadAllMetadata = (p: Principal) => p.role === 'admin' || p.role === 'auditor';
+export const canReadAllMetadata = (p: Pick<Principal, 'role'>) => p.role === 'admin' || p.role === 'auditor';

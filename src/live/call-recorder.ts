@@ -10,6 +10,7 @@
  * see the state the previous one left. The object itself is written by call-object.ts, full parts
  * in the background, so that acks never wait for storage.
  */
+import { assertMayRecord, MayNotRecord } from '../auth/permissions';
 import { appendAudit, auditLedger } from '../compliance/audit-log';
 import type { AuditOutcome } from '../compliance/audit-format';
 import { emitEvent } from '../compliance/webhooks';
@@ -23,7 +24,7 @@ import { failLiveRecording, insertLiveRecording, reportLiveSize } from '../db/li
 import { newRecordingId } from '../db/recordings';
 import { SNIFF_BYTES, detectAudioFormat } from '../domain/audio-format';
 import { describeError, type Logger } from '../observability/logger';
-import { assertMayRecord, commitRecording, MayNotRecord, recordingRow } from '../recordings/create';
+import { commitRecording, recordingRow } from '../recordings/create';
 import { objectKeyFor } from '../storage/object-keys';
 import { createBlobStore } from '../storage/select';
 import { CallKeys, sealersFor } from './call-keys';

@@ -1,40 +1,18 @@
 /**
- * Creating a Recording, one path for uploads and live calls: who may record (`assertMayRecord`),
- * the row (`recordingRow`), and the commit (`commitRecording`): the row becomes `processing`
- * with its object, `recording.create` goes to the audit log, `recording.completed` to the
- * webhooks and the job to the media queue. Plain values in, no HTTP and no Durable Object here:
+ * Creating a Recording, one path for uploads and live calls (both first ask `assertMayRecord` of
+ * src/auth/permissions.ts): the row (`recordingRow`), and the commit (`commitRecording`): the row
+ * becomes `processing` with its object, `recording.create` goes to the audit log,
+ * `recording.completed` to the webhooks and the job to the media queue. Plain values in, no HTTP and no Durable Object here:
  * `routes/recordings.ts` (through upload.ts) and `live/call-recorder.ts` call the same functions.
  */
-import type { Principal } from '../auth/principal';
 import type { AuditInput } from '../compliance/audit-log';
 import { emitEvent } from '../compliance/webhooks';
 import type { Config } from '../config';
 import type { Database } from '../db/client';
-import type { ConsentState } from '../db/consents';
 import { finishLiveRecording } from '../db/live-recordings';
 import { insertRecording, type RecordingRow } from '../db/recordings';
-import { AppError } from '../errors';
 import { CONTENT_TYPES, type AudioFormat } from '../domain/audio-format';
 import { enqueueProcessing } from '../domain/media-jobs';
-
-/** Why recording was refused, for the audit log (the client sees the error's code and message). */
-export type RefusalReason = 'role' | 'owner' | 'consent';
-
-export class MayNotRecord extends AppError {
-  constructor(readonly reason: RefusalReason, code: 'forbidden' | 'consent_required', message: string) {
-    super(code, message);
-  }
-}
-
-/**
- * May `principal` record a call owned by `ownerId`, whose consent is `consent`? Throws `MayNotRecord`:
- * auditors never record; only admins (and services) record for another user; the owner must consent.
- */
-export function assertMayRecord(principal: { id: string; role: Principal['role'] | string }, ownerId: string, consent: Pick<ConsentState, 'consents'>): void {
-  if (principal.role === 'auditor') throw new MayNotRecord('role', 'forbidden', 'Auditors may read metadata and the audit log, never record a call');
-  if (ownerId !== principal.id && principal.role !== 'admin') throw new MayNotRecord('owner', 'forbidden', 'Only admins and services may record for another user');
-  if (!consent.consents.recording) throw new MayNotRecord('consent', 'consent_required', 'The user has not consented to recording');
-}
 
 /** What a new Recording is made of; the rest of the row is the same for every source. */
 export interface RecordingDraft {

@@ -16,9 +16,10 @@ import type { BlobStore } from '../storage/blob-store';
 import { objectKeyFor } from '../storage/object-keys';
 import { uploadStream } from '../storage/stream-upload';
 import { E164, IsoTime, validationError } from '../domain/schemas';
+import { assertMayRecord, MayNotRecord } from '../auth/permissions';
 import type { Principal } from '../auth/principal';
 import { getConsent } from '../db/consents';
-import { assertMayRecord, commitRecording, MayNotRecord, recordingRow, type CommitDeps } from './create';
+import { commitRecording, recordingRow, type CommitDeps } from './create';
 
 export const UploadFields = z
   .object({

@@ -1,8 +1,8 @@
 /**
- * The one creation path (src/recordings/create.ts) on plain values: who may record, and what a
- * commit leaves behind when D1 refuses the row or a live call's row went away meanwhile. The HTTP
- * upload and the live protocols call these same functions (test/recordings/upload.test.ts,
- * test/live/*, test/node/live-e2e.test.ts go through the wire).
+ * The one creation path (src/recordings/create.ts) on plain values: what a commit leaves behind
+ * when D1 refuses the row or a live call's row went away meanwhile (who may record:
+ * test/auth/permissions.test.ts). The HTTP upload and the live protocols call these same functions
+ * (test/recordings/upload.test.ts, test/live/*, test/node/live-e2e.test.ts go through the wire).
  */
 import { env } from 'cloudflare:test';
 import { describe, expect, it } from 'vitest';
@@ -11,22 +11,10 @@ import { getConfig } from '../../src/config';
 import { createDb } from '../../src/context';
 import { insertLiveRecording } from '../../src/db/live-recordings';
 import { findRecording, newRecordingId } from '../../src/db/recordings';
-import { assertMayRecord, commitRecording, MayNotRecord, recordingRow, type CommitDeps, type RecordingDraft } from '../../src/recordings/create';
+import { commitRecording, recordingRow, type CommitDeps, type RecordingDraft } from '../../src/recordings/create';
 
 const db = createDb(env.DB);
 const config = getConfig(env);
-const allowed = { consents: { recording: true, transcription: true } };
-const refused = { consents: { recording: false, transcription: true } };
-
-function refusalOf(run: () => void): { reason: string; code: string } | null {
-  try {
-    run();
-    return null;
-  } catch (error) {
-    expect(error).toBeInstanceOf(MayNotRecord);
-    return { reason: (error as MayNotRecord).reason, code: (error as MayNotRecord).code };
-  }
-}
 
 function collectingDeps(): { deps: CommitDeps; audited: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>[]; jobs: unknown[] } {
   const audited: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>[] = [];
@@ -53,20 +41,6 @@ const draft = (id: string, over: Partial<RecordingDraft> = {}): RecordingDraft =
   object: { objectKey: `recordings/${id}/original.enc`, ciphertextSize: 1262, wrappedDataKey: new Uint8Array(60), keyVersion: 1 },
   createdAt: new Date().toISOString(),
   ...over,
-});
-
-describe('assertMayRecord', () => {
-  it('lets a user record for themself and an admin for anyone, refuses auditors, other users and a refused consent', () => {
-    const user = { id: 'u1', role: 'user' };
-    const admin = { id: 'a1', role: 'admin' };
-    expect(refusalOf(() => assertMayRecord(user, 'u1', allowed))).toBeNull();
-    expect(refusalOf(() => assertMayRecord(admin, 'u2', allowed))).toBeNull();
-    expect(refusalOf(() => assertMayRecord({ id: 'x', role: 'auditor' }, 'x', allowed))).toEqual({ reason: 'role', code: 'forbidden' });
-    expect(refusalOf(() => assertMayRecord(user, 'u2', allowed))).toEqual({ reason: 'owner', code: 'forbidden' });
-    expect(refusalOf(() => assertMayRecord(user, 'u1', refused))).toEqual({ reason: 'consent', code: 'consent_required' });
-    // An admin does not override the owner's refusal.
-    expect(refusalOf(() => assertMayRecord(admin, 'u2', refused))).toEqual({ reason: 'consent', code: 'consent_required' });
-  });
 });
 
 describe('commitRecording', () => {
