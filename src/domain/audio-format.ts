@@ -65,6 +65,13 @@ export class AudioSniffer {
   #tags = 0;
   #result: AudioFormat | null | undefined;
 
+  /** `maxTagBytes`: ID3 tags that claim to run past this stream position are refused at once (unbounded by default). */
+  readonly #maxTagBytes: number;
+
+  constructor(maxTagBytes = Number.POSITIVE_INFINITY) {
+    this.#maxTagBytes = maxTagBytes;
+  }
+
   push(piece: Uint8Array): AudioFormat | null | undefined {
     let offset = 0;
     while (this.#result === undefined && offset < piece.length) {
@@ -93,7 +100,7 @@ export class AudioSniffer {
   #decide(window: Uint8Array, final = false): void {
     const tag = id3TagLength(window);
     if (tag !== null && !final) {
-      if (++this.#tags > MAX_ID3_TAGS) this.#result = null;
+      if (++this.#tags > MAX_ID3_TAGS || this.#windowStart + tag > this.#maxTagBytes) this.#result = null;
       // A tag shorter than the window (an empty one) ends inside it: those bytes start the next window.
       const overlap = Math.max(0, this.#filled - tag);
       this.#window.copyWithin(0, this.#filled - overlap, this.#filled);
@@ -111,8 +118,20 @@ export class AudioSniffer {
  * MP3 behind an ID3 tag is recognised only when `head` reaches past the tag to the first frame.
  */
 export function detectAudioFormat(head: Uint8Array): AudioFormat | null {
-  const sniffer = new AudioSniffer();
-  return sniffer.push(head) ?? sniffer.end();
+  return sniffAudioPrefix(head, { final: true }) ?? null;
+}
+
+/**
+ * The format of a stream whose first bytes are `head`, decided by the same rule as uploads, or
+ * undefined while `head` is too short to tell (fewer than SNIFF_BYTES, or an ID3 tag that runs past
+ * it) and more bytes may still come. `final`: no more will come, so decide on what is there.
+ * `maxTagBytes` bounds how far ID3 tags may push the decision.
+ */
+export function sniffAudioPrefix(head: Uint8Array, options: { final: boolean; maxTagBytes?: number }): AudioFormat | null | undefined {
+  const sniffer = new AudioSniffer(options.maxTagBytes);
+  const format = sniffer.push(head);
+  if (format !== undefined || !options.final) return format;
+  return sniffer.end();
 }
 
 export const unsupportedFormat = () =>

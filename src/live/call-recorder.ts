@@ -22,7 +22,7 @@ import { getConsent } from '../db/consents';
 import { concatBytes } from '../encoding';
 import { failLiveRecording, insertLiveRecording, reportLiveSize } from '../db/live-recordings';
 import { newRecordingId } from '../db/recordings';
-import { SNIFF_BYTES, detectAudioFormat } from '../domain/audio-format';
+import { sniffAudioPrefix } from '../domain/audio-format';
 import { describeError, type Logger } from '../observability/logger';
 import { commitRecording, recordingRow } from '../recordings/create';
 import { objectKeyFor } from '../storage/object-keys';
@@ -42,6 +42,12 @@ const FINALIZE_RETRY_MS = 30_000;
 const STALE_CLAIM_MARGIN_MS = 3_600_000;
 /** The `recording` row's size trails the acked bytes by at most this much. */
 const SIZE_REPORT_MS = 10_000;
+
+/**
+ * A call's format is decided within its first this many bytes (ID3 tags included): they stay in the
+ * unsealed stream until it is, so they must fit in one chunk. Tags that claim more are refused.
+ */
+const SNIFF_LIMIT = CHUNK_SIZE;
 
 /** At most this much audio goes into one run (see sealChunks): a run is one row, opened whole when chunks are sealed. */
 const MAX_RUN_BYTES = 64 * 1024;
@@ -76,6 +82,8 @@ export class CallRecorder {
   private readonly object: CallObjectWriter;
   private queue: Promise<unknown> = Promise.resolve();
   private sizeReport: { lastMs: number; busy: boolean; pending?: { recordingId: string; size: number } } = { lastMs: 0, busy: false };
+  /** The call's first bytes were found to be its declared format (memory only: checkFormat finds it out again). */
+  private formatAccepted = false;
 
   /** `deliver` tells the socket(s) of connection `connection` that an alarm ended the call. */
   constructor(
@@ -185,7 +193,7 @@ export class CallRecorder {
     }
     const run: Uint8Array[] = [];
     let runBytes = 0;
-    if (state.pausedAtMs === null && state.bufferedCount === 0 && state.plaintextSize >= SNIFF_BYTES && Date.now() < state.startedMs + this.maxMs()) {
+    if (state.pausedAtMs === null && state.bufferedCount === 0 && this.formatAccepted && Date.now() < state.startedMs + this.maxMs()) {
       for (const command of commands) {
         if (command.kind !== 'chunk' || command.sequence !== state.nextSequence + run.length || (run.length > 0 && runBytes + command.data.length > MAX_RUN_BYTES)) break;
         run.push(command.data);
@@ -340,8 +348,8 @@ export class CallRecorder {
       return [ack];
     }
     const after = this.store.append(state, sealed, now);
-    if (state.plaintextSize < SNIFF_BYTES && after.plaintextSize >= SNIFF_BYTES) {
-      const refused = await this.checkFormat(after);
+    if (!this.formatAccepted && after.plaintextSize > 0) {
+      const refused = await this.checkFormat(after, false);
       if (refused) return refused;
     }
     this.reportSize(after.recordingId, after.plaintextSize);
@@ -354,13 +362,25 @@ export class CallRecorder {
   }
 
   /**
-   * The upload gate's sniffer on the call's first bytes: a call whose audio is not the declared
-   * format (or no known audio at all) is refused and ended, its audio discarded, before FFmpeg or
-   * anyone else ever reads it. The answers to the chunk that completed the first bytes, or null.
+   * The upload gate's rule on the call's first bytes (an ID3 tag must be followed by an MPEG
+   * frame): a call whose audio is not the declared format (or no known audio at all) is refused
+   * and ended, its audio discarded, before FFmpeg or anyone else ever reads it. Until enough bytes
+   * have come to tell (at most SNIFF_LIMIT), nothing is sealed and the check runs again with each
+   * chunk; `final` (the call is ending) decides on what came. The answers that refuse, or null.
    */
-  private async checkFormat(state: CallState): Promise<CallEvent[] | null> {
-    const sniffed = detectAudioFormat(await this.object.firstBytes(state, SNIFF_BYTES));
-    if (sniffed === state.format) return null;
+  private async checkFormat(state: CallState, final: boolean): Promise<CallEvent[] | null> {
+    // Nothing is sealed before the check passes: sealed audio means it passed in an earlier life of this object.
+    if (state.sealedChunks > 0 || state.finalChunkSize !== null) {
+      this.formatAccepted = true;
+      return null;
+    }
+    const head = await this.object.firstBytes(state, SNIFF_LIMIT);
+    const sniffed = sniffAudioPrefix(head, { final: final || state.plaintextSize >= SNIFF_LIMIT, maxTagBytes: SNIFF_LIMIT });
+    if (sniffed === undefined) return null;
+    if (sniffed === state.format) {
+      this.formatAccepted = true;
+      return null;
+    }
     const now = Date.now();
     this.store.discardAudio(now, 'unsupported_format');
     await failLiveRecording(this.db, state.recordingId, `Invalid file format: the audio is not ${state.format}`, new Date(now).toISOString());
@@ -485,6 +505,11 @@ export class CallRecorder {
   private async finalize(reason: string): Promise<CallEvent[]> {
     let state = this.store.state()!;
     if (state.phase === 'stopped') return [stoppedEvent(state, this.store)];
+    // A call that ends before its first bytes could tell its format is judged on what came.
+    if (state.phase === 'recording' && !this.formatAccepted && state.plaintextSize > 0) {
+      const refused = await this.checkFormat(state, true);
+      if (refused) return refused;
+    }
     await this.object.close();
     if (state.phase === 'recording') {
       const now = Date.now();

@@ -1,6 +1,6 @@
 /** The upload gate's sniffer: what may pass as MP3 behind an ID3 tag, and the gate's refusals. */
 import { describe, expect, it } from 'vitest';
-import { AudioSniffer, createAudioGate, detectAudioFormat } from '../../src/domain/audio-format';
+import { AudioSniffer, createAudioGate, detectAudioFormat, sniffAudioPrefix } from '../../src/domain/audio-format';
 import { concatBytes } from '../../src/encoding';
 import { AppError } from '../../src/errors';
 
@@ -75,6 +75,23 @@ describe('the audio sniffer', () => {
     broken[6] = 0x80;
     expect(detectAudioFormat(broken)).toBeNull();
     expect(detectAudioFormat(id3Tag(500).subarray(0, 200))).toBeNull();
+  });
+});
+
+describe('a prefix of a stream still arriving (live calls)', () => {
+  it('cannot tell yet while the bytes end inside an ID3 tag or before 12 bytes; can once the frame behind the tag is there', () => {
+    const mp3 = join(id3Tag(300), FRAME, new Uint8Array(100));
+    expect(sniffAudioPrefix(mp3.subarray(0, 200), { final: false })).toBeUndefined();
+    expect(sniffAudioPrefix(mp3.subarray(0, 8), { final: false })).toBeUndefined();
+    expect(sniffAudioPrefix(mp3, { final: false })).toBe('mp3');
+    expect(sniffAudioPrefix(join(id3Tag(300), HLS), { final: false })).toBeNull();
+  });
+
+  it('decides on what came when the stream ends, and refuses tags that claim more than the bound at once', () => {
+    expect(sniffAudioPrefix(id3Tag(300).subarray(0, 200), { final: true })).toBeNull();
+    expect(sniffAudioPrefix(new Uint8Array([0x1a, 0x45, 0xdf, 0xa3, 0, 0, 0, 0]), { final: true })).toBe('webm');
+    expect(sniffAudioPrefix(id3Tag(100_000).subarray(0, 20), { final: false, maxTagBytes: 16 * 1024 })).toBeNull();
+    expect(sniffAudioPrefix(id3Tag(100_000).subarray(0, 20), { final: false })).toBeUndefined();
   });
 });
 

@@ -19,6 +19,16 @@ function patterned(size: number, first = false): Uint8Array {
   return out;
 }
 
+/** An ID3v2.4 tag header announcing `size` bytes of tag (syncsafe), followed by those bytes. */
+function id3Tag(size: number): Uint8Array {
+  const tag = new Uint8Array(10 + size);
+  tag.set([0x49, 0x44, 0x33, 4, 0, 0, (size >> 21) & 0x7f, (size >> 14) & 0x7f, (size >> 7) & 0x7f, size & 0x7f]);
+  return tag;
+}
+
+/** An MPEG-1 Layer III frame header (128 kbit/s, 44.1 kHz). */
+const MPEG_FRAME = new Uint8Array([0xff, 0xfb, 0x90, 0x64]);
+
 /** True when any 16-byte window of the pattern occurs in `bytes`. */
 function holdsPattern(bytes: Uint8Array): boolean {
   for (let shift = 0; shift < PATTERN.length; shift++) {
@@ -182,5 +192,48 @@ describe('live recording: nothing at rest in clear, and who may record', () => {
     await other.start('call-sniff-ogg', { format: 'webm' });
     other.sendChunk(0, audio(0, 400, 'ogg'));
     expect(await other.error('unsupported_media_type')).toBeTruthy();
+  });
+
+  it('takes an MP3 call that starts with an ID3 tag, deciding once the frame after the tag has arrived', async () => {
+    const client = await openPlain('sec-id3');
+    const started = await client.start('call-id3', { format: 'mp3' });
+    const tag = id3Tag(300);
+    const body = concat([tag, MPEG_FRAME, audio(7, 500).subarray(4)]);
+    // The first chunk ends inside the tag: nothing to decide yet, but the chunk is durable and acked.
+    const chunks = [body.subarray(0, 110), body.subarray(110, 400), body.subarray(400)];
+    for (const [sequence, chunk] of chunks.entries()) expect(await client.chunk(sequence, chunk)).toMatchObject({ type: 'ack', sequence });
+    expect(await client.stop()).toMatchObject({ type: 'stopped', size: body.length });
+    expect(equalBytes(await download('sec-id3', String(started.recordingId)), body)).toBe(true);
+  });
+
+  it('refuses an ID3 tag followed by a playlist once the bytes after the tag arrive, and a tag that claims more than 16 KiB at once', async () => {
+    const client = await openPlain('sec-id3');
+    const started = await client.start('call-id3-playlist', { format: 'mp3' });
+    const hidden = concat([id3Tag(50), new TextEncoder().encode('#EXTM3U\n#EXTINF:1,\nfile:///proc/self/environ\n')]);
+    expect(await client.chunk(0, hidden.subarray(0, 30))).toMatchObject({ type: 'ack', sequence: 0 });
+    client.sendChunk(1, hidden.subarray(30));
+    expect(await client.error('unsupported_media_type')).toMatchObject({ callId: 'call-id3-playlist', message: expect.stringMatching(/^Invalid file format/) });
+    expect(await recording('sec-id3', String(started.recordingId))).toMatchObject({ status: 'failed', size: 0 });
+    expect((await storedValues('sec-id3', 'call-id3-playlist')).filter((v) => v.table === 'stream' || v.table === 'buffered' || v.table === 'sealed')).toEqual([]);
+
+    const huge = await openPlain('sec-id3');
+    await huge.start('call-id3-huge', { format: 'mp3' });
+    huge.sendChunk(0, concat([id3Tag(100_000), new Uint8Array(200)]));
+    expect(await huge.error('unsupported_media_type')).toMatchObject({ callId: 'call-id3-huge' });
+  });
+
+  it('checks a call that ends before its first bytes could tell its format', async () => {
+    const client = await openPlain('sec-short');
+    const started = await client.start('call-short', { format: 'webm' });
+    expect(await client.chunk(0, new TextEncoder().encode('#EXT'))).toMatchObject({ type: 'ack', sequence: 0 });
+    client.send({ type: 'stop' });
+    expect(await client.error('unsupported_media_type')).toMatchObject({ callId: 'call-short', message: expect.stringMatching(/^Invalid file format/) });
+    expect(await recording('sec-short', String(started.recordingId))).toMatchObject({ status: 'failed', size: 0 });
+    // Eight bytes of WebM are few, but they are WebM: kept.
+    const webm = await openPlain('sec-short');
+    const kept = await webm.start('call-short-webm', { format: 'webm' });
+    expect(await webm.chunk(0, audio(3, 8))).toMatchObject({ type: 'ack', sequence: 0 });
+    expect(await webm.stop()).toMatchObject({ type: 'stopped', size: 8 });
+    expect(await recording('sec-short', String(kept.recordingId))).toMatchObject({ size: 8 });
   });
 });
