@@ -56,17 +56,23 @@ while ((await peek())?.type === 'checkpoint') {
   checkpoints.push({ key: line.key, jws: line.jws });
 }
 
-/** Events come shard by shard, in seq order: each shard reads on while the next line is still its own. */
-async function* events(shard) {
+/** Events come shard by shard, in seq order: each shard reads on while the next line is still its own (pages of up to 1,000). */
+async function* pages(shard) {
   for (;;) {
-    const line = await peek();
-    if (!line || line.type !== 'event' || line.shard !== shard) return;
-    const { type: _type, ...event } = await take();
-    yield event;
+    const page = [];
+    for (;;) {
+      const line = await peek();
+      if (!line || line.type !== 'event' || line.shard !== shard) break;
+      const { type: _type, ...event } = await take();
+      page.push(event);
+      if (page.length === 1000) break;
+    }
+    if (page.length > 0) yield page;
+    if (page.length < 1000) return;
   }
 }
 
-const result = await verifyLedger({ publicKeys, checkpoints, shards: header.shards, events, fromSeq: () => header.fromSeq ?? 1, partial: header.partial === true });
+const result = await verifyLedger({ publicKeys, checkpoints, shards: header.shards, pages, fromSeq: () => header.fromSeq ?? 1, partial: header.partial === true });
 const leftover = await peek();
 if (leftover && result.ok) Object.assign(result, { ok: false, reason: 'sequence', firstBadId: leftover.id ?? null, shard: leftover.shard ?? null });
 console.log(JSON.stringify(result, null, 2));

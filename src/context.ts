@@ -4,7 +4,7 @@
  */
 import type { Context } from 'hono';
 import type { Principal } from './auth/principal';
-import { auditLedger, deliverAudit, newAuditEvent, REQUEST_RETRY_DELAYS_MS, type AuditInput } from './compliance/audit-log';
+import { auditLedger, currentAuditShard, deliverAudit, newAuditEvent, REQUEST_RETRY_DELAYS_MS, type AuditInput } from './compliance/audit-log';
 import type { Bindings, Config } from './config';
 import type { Database } from './db/client';
 import { AppError } from './errors';
@@ -28,11 +28,15 @@ export interface AppEnv {
 
 export type AppContext = Context<AppEnv>;
 
+/** The shard of each request's events, drawn at its first event: one request's events share a chain, in order. */
+const requestShards = new WeakMap<AppContext, number>();
+
 /**
  * Record an access decision or change made by the caller of this request. Resolves once the
- * event is durable in its shard's sequencer (one Durable Object RPC that stores it; the chain and
- * D1 come later, off the request path), so the response is never sent for an event that is not
- * stored: an isolate that dies after answering has lost nothing. When the sequencer cannot store
+ * event is durable in its shard's sequencer (a Durable Object RPC that stores it, shared with the
+ * isolate's other requests of the moment; the chain and D1 come later, off the request path), so
+ * the response is never sent for an event that is not stored: an isolate that dies after answering
+ * has lost nothing. When the sequencer cannot store
  * it after quick retries, the request fails with 503 (no access without a record), and the hand-over
  * goes on in `waitUntil` with the longer retries, so that a change already made is still recorded
  * (the log may then hold an event of a request that answered 503: it over-reports, never under-reports).
@@ -49,12 +53,14 @@ export async function auditAs(c: AppContext, event: Omit<AuditInput, 'requestId'
   const record = newAuditEvent({ ...event, requestId });
   const log = c.get('log');
   const ledger = auditLedger(c.env, c.get('config'));
+  const shard = requestShards.get(c) ?? currentAuditShard(ledger);
+  requestShards.set(c, shard);
   try {
-    await deliverAudit(ledger, [record], requestId, log, REQUEST_RETRY_DELAYS_MS);
+    await deliverAudit(ledger, [record], shard, log, REQUEST_RETRY_DELAYS_MS);
   } catch (error) {
     log.error('audit sequencer unavailable; answering 503 and retrying in the background', { eventId: record.id, action: record.action, ...describeError(error) });
     c.executionCtx.waitUntil(
-      deliverAudit(ledger, [record], requestId, log).catch((again: unknown) =>
+      deliverAudit(ledger, [record], shard, log).catch((again: unknown) =>
         log.error('audit event lost after every retry', { eventId: record.id, action: record.action, ...describeError(again) }),
       ),
     );

@@ -97,13 +97,13 @@ async function newestHeads(checkpoints: StoredCheckpoint[], keys: readonly JWK[]
  * A shard's events in seq order from `fromSeq`, page by page; the next page is asked for as soon as
  * a page arrives, so D1 reads it while the caller hashes this one.
  */
-async function* shardEvents(db: Database, shard: number, fromSeq = 1): AsyncIterable<ChainedAuditEvent> {
+async function* shardPages(db: Database, shard: number, fromSeq = 1): AsyncIterable<ChainedAuditEvent[]> {
   let next: Promise<ChainedAuditEvent[]> | null = shardChainPage(db.$client, shard, fromSeq - 1, PAGE);
   while (next) {
     const page: ChainedAuditEvent[] = await next;
     next = page.length < PAGE ? null : shardChainPage(db.$client, shard, page[page.length - 1]!.seq, PAGE);
     try {
-      yield* page;
+      if (page.length > 0) yield page;
     } catch (error) {
       await next?.catch(() => undefined);
       throw error;
@@ -137,7 +137,7 @@ export async function auditPage(deps: LedgerDeps, filter: AuditFilter, cursor: s
 export async function verifyAuditLog(deps: LedgerDeps): Promise<VerifyResult> {
   await settle(deps);
   const [publicKeys, checkpoints, shards] = await Promise.all([auditPublicKeys(deps.signingKey, deps.previousKeys), readCheckpoints(deps.store), allShards(deps.db, deps.ledger)]);
-  return verifyLedger({ publicKeys, checkpoints, shards, events: (shard) => shardEvents(deps.db, shard) });
+  return verifyLedger({ publicKeys, checkpoints, shards, pages: (shard) => shardPages(deps.db, shard) });
 }
 
 /**
@@ -159,9 +159,11 @@ export function exportAuditLog(deps: LedgerDeps, options: { shards?: number[]; f
     for (const checkpoint of checkpoints) yield line({ type: 'checkpoint', key: checkpoint.key, jws: checkpoint.jws });
     for (const shard of shards) {
       const last = through ? (through.get(shard) ?? 0) : Infinity;
-      for await (const event of shardEvents(deps.db, shard, options.fromSeq)) {
-        if (event.seq > last) break;
-        yield line({ type: 'event', ...event });
+      pages: for await (const page of shardPages(deps.db, shard, options.fromSeq)) {
+        for (const event of page) {
+          if (event.seq > last) break pages;
+          yield line({ type: 'event', ...event });
+        }
       }
     }
   })();

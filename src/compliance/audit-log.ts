@@ -9,7 +9,7 @@
  */
 import type { Config } from '../config';
 import type { Logger } from '../observability/logger';
-import { shardFor, type AuditEvent, type AuditOutcome, type ShardHead } from './audit-format';
+import { type AuditEvent, type AuditOutcome, type ShardHead } from './audit-format';
 
 export interface AuditInput {
   actor: string;
@@ -65,17 +65,129 @@ export const RETRY_DELAYS_MS = [50, 250, 1000, 4000];
 export const REQUEST_RETRY_DELAYS_MS = [25, 75, 200];
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** How long an isolate sends new work to one shard before it draws another. */
+const SHARD_TERM_MS = 1_000;
+let term = { shard: 0, shards: 0, until: 0 };
+
 /**
- * Hand events to the sequencer of the shard `shardKey` maps to (one request's events share a
- * shard, and so keep their order). Resolves once the sequencer holds them; retries a failed
- * hand-over, and throws only when every try failed.
+ * The shard this isolate sends new work to: drawn at random by the server (never from anything
+ * the client sends, such as X-Request-ID, which could pile every event onto one shard) and kept
+ * for a second, so that the events of concurrent requests go to one shard and share its hand-overs
+ * (`deliverAudit`). Over many isolates and seconds the shards fill evenly. The caller keeps the
+ * shard for every event of one request, so that they keep their order in one chain.
  */
-export async function deliverAudit(ledger: AuditLedger, events: AuditEvent[], shardKey: string, log?: Logger, delays: readonly number[] = RETRY_DELAYS_MS): Promise<void> {
+export function currentAuditShard(ledger: AuditLedger): number {
+  const now = Date.now();
+  if (now >= term.until || term.shards !== ledger.shards) {
+    term = { shard: crypto.getRandomValues(new Uint32Array(1))[0]! % ledger.shards, shards: ledger.shards, until: now + SHARD_TERM_MS };
+  }
+  return term.shard;
+}
+
+/**
+ * One caller's events waiting in a shard's outbox, and how its wait ended: carried (null), failed
+ * with the hand-over that carried them, or its turn to send the outbox.
+ */
+interface Waiting {
+  events: AuditEvent[];
+  outcome?: null | { error: unknown } | 'lead';
+}
+
+/** A shard's outbox in this isolate: events gathering for the next hand-over, and the one in flight. */
+interface Outbox {
+  gathering: Waiting[];
+  /** Bumped by each caller that starts a hand-over; only the newest one passes the turn on. */
+  turn: number;
+  inFlight: boolean;
+  /** When the newest hand-over started, and how long one usually takes (moving average, ms). */
+  sentAt: number;
+  typicalMs: number;
+}
+
+const outboxes = new WeakMap<object, Map<number, Outbox>>();
+/**
+ * How long a hand-over may stay unanswered before a waiting caller sends in its place: the caller
+ * that sent it may belong to a request the runtime cancelled, whose answer never comes.
+ */
+const CARRIER_TIMEOUT_MS = 2_000;
+
+function outboxOf(ledger: AuditLedger, shard: number): Outbox {
+  let byShard = outboxes.get(ledger.sequencers);
+  if (!byShard) outboxes.set(ledger.sequencers, (byShard = new Map()));
+  let box = byShard.get(shard);
+  if (!box) byShard.set(shard, (box = { gathering: [], turn: 0, inFlight: false, sentAt: 0, typicalMs: 1 }));
+  return box;
+}
+
+/**
+ * Wait, on this caller's own timers, until its wait has an outcome. The carrier cannot wake it
+ * directly: a promise resolved from another request would run this request's continuation, and
+ * end its response, in that request's context, which workerd refuses ("Cannot perform I/O on
+ * behalf of a different request"). So the caller sleeps until the hand-over in flight is due
+ * (its usual duration), then looks every millisecond.
+ */
+async function awaitCarrier(box: Outbox, self: Waiting): Promise<void> {
+  await sleep(Math.max(1, box.sentAt + box.typicalMs - Date.now()));
+  while (self.outcome === undefined) {
+    if (Date.now() - box.sentAt >= CARRIER_TIMEOUT_MS) {
+      self.outcome = 'lead';
+      return;
+    }
+    await sleep(1);
+  }
+}
+
+/**
+ * One try at getting `events` stored in the shard's sequencer, sharing the RPC with the other
+ * callers of this isolate (group commit): with no hand-over to the shard in flight the caller sends
+ * at once; otherwise its events join the next hand-over, which the first of the waiting callers
+ * sends, in its own request, when the one in flight is answered. Every caller resolves only once
+ * the hand-over that carried its events was answered (its events are durable in the sequencer),
+ * and a failed hand-over fails each of its callers, who retry on their own. A hand-over that stays
+ * unanswered is taken over by a waiting caller (its events sent again: the sequencer skips ids it has).
+ */
+async function handOver(ledger: AuditLedger, shard: number, events: AuditEvent[]): Promise<void> {
+  const box = outboxOf(ledger, shard);
+  const self: Waiting = { events };
+  box.gathering.push(self);
+  if (box.inFlight) {
+    await awaitCarrier(box, self);
+    const outcome = self.outcome!;
+    if (outcome === null) return;
+    if (outcome !== 'lead') throw outcome.error;
+    // Taking over from a carrier that never answered, which may have taken this caller's events.
+    if (!box.gathering.includes(self)) box.gathering.unshift(self);
+  }
+  const turn = ++box.turn;
+  box.inFlight = true;
+  const sentAt = (box.sentAt = Date.now());
+  const batch = box.gathering.splice(0);
+  try {
+    await sequencerOf(ledger, shard).append(shard, batch.flatMap((w) => w.events));
+    box.typicalMs = 0.8 * box.typicalMs + 0.2 * (Date.now() - sentAt);
+    for (const w of batch) if (w !== self) w.outcome ??= null;
+  } catch (error) {
+    for (const w of batch) if (w !== self) w.outcome ??= { error };
+    throw error;
+  } finally {
+    if (turn === box.turn) {
+      const next = box.gathering[0];
+      if (next) next.outcome = 'lead';
+      else box.inFlight = false;
+    }
+  }
+}
+
+/**
+ * Hand events to the sequencer of `shard` (one request's events all go to one shard, and so keep
+ * their order). Resolves once the sequencer holds them; retries a failed hand-over, and throws only
+ * when every try failed. Concurrent calls for one shard share their RPCs (`handOver`).
+ */
+export async function deliverAudit(ledger: AuditLedger, events: AuditEvent[], shard: number, log?: Logger, delays: readonly number[] = RETRY_DELAYS_MS): Promise<void> {
   if (ledger.disabled || events.length === 0) return;
-  const shard = shardFor(shardKey, ledger.shards);
   for (let attempt = 0; ; attempt++) {
     try {
-      await sequencerOf(ledger, shard).append(shard, events);
+      await handOver(ledger, shard, events);
       return;
     } catch (error) {
       if (attempt >= delays.length) throw error;
@@ -88,7 +200,7 @@ export async function deliverAudit(ledger: AuditLedger, events: AuditEvent[], sh
 /** Record one event and wait until its sequencer holds it (cron, queue and Durable Object callers). */
 export async function appendAudit(ledger: AuditLedger, input: AuditInput, log?: Logger): Promise<AuditEvent> {
   const event = newAuditEvent(input);
-  await deliverAudit(ledger, [event], input.requestId ?? event.id, log);
+  await deliverAudit(ledger, [event], currentAuditShard(ledger), log);
   return event;
 }
 

@@ -47,6 +47,8 @@ export class ShardSequencer {
   private alarmSet: boolean | null = null;
   private prunedAt = 0;
   private binding: Promise<void> | null = null;
+  /** The shard in storage, read once: the hand-over path runs no statement but its insert. */
+  private boundShard: number | null = null;
   private flushTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(storage: DurableObjectStorage, db: Database, log: Logger) {
@@ -63,15 +65,28 @@ export class ShardSequencer {
     return this.storage.sql;
   }
 
-  /** Store events durably (before returning) and start a flush. Returns how many were new. */
+  /**
+   * Store events durably (before returning) and start a flush. Returns how many were new. One
+   * statement whatever the number of events (a hand-over carries the events of every request of its
+   * isolate at that moment): each body goes in as the very text it was sent as, and an id already
+   * in the inbox or the chain is skipped.
+   */
   async accept(shard: number, events: AuditEvent[]): Promise<number> {
     await this.bind(shard);
-    let accepted = 0;
     const now = Date.now();
-    for (const event of events) {
-      if (this.sql.exec('select 1 from chain where id = ?', event.id).toArray().length > 0) continue;
-      accepted += this.sql.exec('insert into inbox (id, body, received) values (?, ?, ?) on conflict do nothing returning id', event.id, JSON.stringify(event), now).toArray().length;
-    }
+    const accepted =
+      events.length === 0
+        ? 0
+        : this.sql
+            .exec(
+              `insert into inbox (id, body, received)
+                 select json_extract(sent.value, '$.id'), sent.value, ? from json_each(?) as sent
+                 where not exists (select 1 from chain where chain.id = json_extract(sent.value, '$.id'))
+                 on conflict do nothing returning 1`,
+              now,
+              JSON.stringify(events.map((event) => JSON.stringify(event))),
+            )
+            .toArray().length;
     if (this.alarmSet === null) this.alarmSet = (await this.storage.getAlarm()) !== null;
     if (!this.alarmSet) {
       await this.storage.setAlarm(now + ALARM_MS);
@@ -144,7 +159,8 @@ export class ShardSequencer {
       throw error;
     });
     await this.binding;
-    const known = this.shard();
+    this.boundShard ??= this.shard();
+    const known = this.boundShard;
     if (known !== shard) throw new Error(`audit sequencer of shard ${known} called for shard ${shard}`);
   }
 
@@ -173,7 +189,7 @@ export class ShardSequencer {
       const event = JSON.parse(body) as AuditEvent;
       seq++;
       const placed = { ...event, shard, seq };
-      const hash = await chainHash(prev, placed);
+      const hash = chainHash(prev, placed);
       chained.push({ ...placed, prevHash: prev, hash });
       prev = hash;
     }

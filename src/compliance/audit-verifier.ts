@@ -41,8 +41,8 @@ export interface LedgerSource {
   checkpoints: StoredCheckpoint[];
   /** Shards to check (every configured shard, plus any that holds events or appears in a checkpoint). */
   shards: number[];
-  /** A shard's events in seq order, from `fromSeq`. */
-  events(shard: number): AsyncIterable<ChainedAuditEvent>;
+  /** A shard's events in seq order, from `fromSeq`, a page at a time (one await per page, not per event). */
+  pages(shard: number): AsyncIterable<readonly ChainedAuditEvent[]>;
   /** Where each shard's range starts (1 for the whole chain); a later start trusts its first event's link. */
   fromSeq?(shard: number): number;
   /** The source holds `shards` only (an export of some shards): checkpoint heads of the others are not checked. */
@@ -90,30 +90,33 @@ export async function verifyLedger(source: LedgerSource): Promise<VerifyResult> 
     let lastSeq = fromSeq - 1;
     let prev: string | null = fromSeq === 1 ? GENESIS_HASH : null;
     let firstUncovered: string | null = null;
-    for await (const event of source.events(shard)) {
-      if (failed) break;
-      result.checked++;
-      if (prev === null) {
-        // A range that starts mid-chain: its first link is taken as given, and checked against a checkpoint there.
-        prev = event.prevHash;
-        const pin = pins.get(lastSeq);
-        if (pin && pin.hash !== prev) fail(shard, event.id, 'checkpoint');
+    for await (const page of source.pages(shard)) {
+      for (const event of page) {
+        if (failed) break;
+        result.checked++;
+        if (prev === null) {
+          // A range that starts mid-chain: its first link is taken as given, and checked against a checkpoint there.
+          prev = event.prevHash;
+          const pin = pins.get(lastSeq);
+          if (pin && pin.hash !== prev) fail(shard, event.id, 'checkpoint');
+        }
+        if (failed) break;
+        if (event.seq !== lastSeq + 1) fail(shard, event.id, 'sequence');
+        else if (event.prevHash !== prev) fail(shard, event.id, 'link');
+        else {
+          const hash = chainHash(prev, event);
+          const pin = pins.get(event.seq);
+          if (event.hash !== hash) fail(shard, event.id, 'hash');
+          else if (pin && (pin.hash !== hash || pin.id !== event.id)) fail(shard, event.id, 'checkpoint');
+          prev = hash;
+        }
+        lastSeq = event.seq;
+        if (event.seq > covered) {
+          result.uncovered++;
+          firstUncovered ??= event.id;
+        }
       }
       if (failed) break;
-      if (event.seq !== lastSeq + 1) fail(shard, event.id, 'sequence');
-      else if (event.prevHash !== prev) fail(shard, event.id, 'link');
-      else {
-        const hash = await chainHash(prev, event);
-        const pin = pins.get(event.seq);
-        if (event.hash !== hash) fail(shard, event.id, 'hash');
-        else if (pin && (pin.hash !== hash || pin.id !== event.id)) fail(shard, event.id, 'checkpoint');
-        prev = hash;
-      }
-      lastSeq = event.seq;
-      if (event.seq > covered) {
-        result.uncovered++;
-        firstUncovered ??= event.id;
-      }
     }
     if (failed) break;
     if (covered > lastSeq) {
