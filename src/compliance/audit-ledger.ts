@@ -2,8 +2,9 @@
  * The audit log's operations over D1 and storage: writing a signed checkpoint of every shard's
  * head, verifying every shard against every checkpoint, and exporting a range for an outsider.
  * Checkpoints go to storage under `audit-checkpoints/` (one object each, never overwritten): the
- * README tells operators to lock that prefix (R2 bucket lock, S3 Object Lock, Azure immutability),
- * so that whoever can rewrite D1 cannot also take the checkpoints back.
+ * README tells operators to lock that prefix and only it (an R2 bucket lock rule on the prefix; S3
+ * Object Lock or Azure version-level immutability per checkpoint object, never bucket-wide, which
+ * would lock the recordings too), so that whoever can rewrite D1 cannot also take the checkpoints back.
  *
  * Every reader here (a page, a verification, an export) first settles the log: what the
  * sequencers hold is written to D1, so that a reader sees every event accepted before it began.
