@@ -9,7 +9,7 @@ import { auditLedger } from '../compliance/audit-log';
 import { recordDeniedAuth } from '../compliance/denied-auth';
 import { audit, type AppContext, type AppEnv } from '../context';
 import { authenticate, Unauthenticated, type Credentials } from './authenticate';
-import { decideRecordingAccess, type Access } from './permissions';
+import { decideRecordingAccess, type Access, type AccessOptions } from './permissions';
 import type { Principal, Role } from './principal';
 import type { RecordingRow } from '../db/recordings';
 
@@ -54,8 +54,8 @@ export async function requireRole(c: AppContext, roles: readonly Role[], action:
 }
 
 /** Load the recording for `access` by the caller of this request, or throw 404/403 (audited as `action`). */
-export async function loadRecordingFor(c: AppContext, id: string, access: Access, action: string): Promise<RecordingRow> {
-  const decision = await decideRecordingAccess(c.get('db'), c.get('principal'), id, access);
+export async function loadRecordingFor(c: AppContext, id: string, access: Access, action: string, options: AccessOptions = {}): Promise<RecordingRow> {
+  const decision = await decideRecordingAccess(c.get('db'), c.get('principal'), id, access, options);
   if (decision.allowed) return decision.row;
   await audit(c, { action, recordingId: id, outcome: 'denied', details: { reason: decision.reason } });
   throw decision.error;

@@ -9,6 +9,7 @@
 import type { Database } from '../db/client';
 import type { ConsentState } from '../db/consents';
 import { findRecording, hasReadGrant, type RecordingRow } from '../db/recordings';
+import { findRetainedTranscriptRecording } from '../db/transcripts';
 import { AppError, notFound } from '../errors';
 import { canReadAllMetadata, type Principal } from './principal';
 
@@ -18,9 +19,17 @@ export type AccessDecision = { allowed: true; row: RecordingRow } | { allowed: f
 
 const denied = (error: AppError, reason: string): AccessDecision => ({ allowed: false, error, reason });
 
+export interface AccessOptions {
+  /**
+   * Also find a recording whose audio retention deleted while its transcript is kept (reading that
+   * transcript): then only its owner and admins, since read grants end with the audio.
+   */
+  retainedTranscript?: boolean;
+}
+
 /** May `principal` have `access` to recording `id`? The row when so; the error to answer and the reason to audit when not. */
-export async function decideRecordingAccess(db: Database, principal: Pick<Principal, 'id' | 'role'>, id: string, access: Access): Promise<AccessDecision> {
-  const row = await findRecording(db, id);
+export async function decideRecordingAccess(db: Database, principal: Pick<Principal, 'id' | 'role'>, id: string, access: Access, options: AccessOptions = {}): Promise<AccessDecision> {
+  const row = (await findRecording(db, id)) ?? (options.retainedTranscript ? await findRetainedTranscriptRecording(db, id) : undefined);
   if (!row) return denied(notFound(), 'not found');
   const owner = row.userId === principal.id;
   if (principal.role === 'admin') return { allowed: true, row };
@@ -28,7 +37,7 @@ export async function decideRecordingAccess(db: Database, principal: Pick<Princi
     if (access === 'metadata') return { allowed: true, row };
     return denied(new AppError('forbidden', access === 'audio' ? 'Auditors may not access audio' : 'Auditors may not change recordings'), `auditor ${access}`);
   }
-  if (!owner && !(await hasReadGrant(db, id, principal.id))) return denied(notFound(), 'not owner');
+  if (!owner && (row.deletedAt !== null || !(await hasReadGrant(db, id, principal.id)))) return denied(notFound(), 'not owner');
   if (access === 'admin') return denied(new AppError('forbidden', 'Only admins may do this'), 'not admin');
   if (!owner && access === 'change') return denied(new AppError('forbidden', 'A read grant does not allow changes'), 'grant is read-only');
   return { allowed: true, row };

@@ -32,6 +32,7 @@ import {
 import { getConsent, type ConsentState } from '../db/consents';
 import { grantsHeldBy, grantsOnRecordingsOf, revokeGrantsHeldBy, type Grant } from '../db/permissions';
 import { findRecording, listRenditions, type RecordingRow } from '../db/recordings';
+import { findRetainedTranscriptRecording } from '../db/transcripts';
 import { destroyUnheldOriginals } from './legal-hold';
 import { deleteRecording } from '../recordings/delete';
 import { toRecordingJson } from '../recordings/json';
@@ -120,9 +121,9 @@ export async function exportSubject(deps: { db: Database; config: Pick<Config, '
   };
 }
 
-/** The transcript opened with its recording's key; words are gone once that key is destroyed. */
+/** The transcript opened with its recording's key (kept after audio retention for it); words are gone once that key is destroyed. */
 async function exportTranscript(deps: TranscriptDeps, row: TranscriptRow): Promise<SubjectExport['transcripts'][number]> {
-  const recording = await findRecording(deps.db, row.recordingId);
+  const recording = (await findRecording(deps.db, row.recordingId)) ?? (await findRetainedTranscriptRecording(deps.db, row.recordingId));
   const opened = recording ? await readTranscript(deps, recording).catch((error: unknown) => (error instanceof KeyUnavailable ? null : Promise.reject(error))) : null;
   return { recordingId: row.recordingId, language: row.language, text: opened?.text ?? '', segments: publicSegments(opened?.segments ?? []), createdAt: row.createdAt, updatedAt: row.updatedAt };
 }

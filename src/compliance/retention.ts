@@ -1,10 +1,14 @@
 /**
  * Retention. Recordings whose call started (`startTime`) more than RETENTION_DAYS_RECORDING days
  * ago lose their audio: the objects and renditions are deleted from storage and verified gone, and
- * the row stays as an anonymized tombstone (phones replaced by a keyed hash, wrapped data key destroyed, status `deleted`, hidden
- * from every route) so that audits can still name what existed. Transcripts older than
- * RETENTION_DAYS_TRANSCRIPT are deleted (they are kept after the audio until then). Nothing on
- * legal hold is touched. Deletions that were interrupted, by a crash here or in DELETE, are finished
+ * the row stays as an anonymized tombstone (phones replaced by a keyed hash, status `deleted`,
+ * hidden from every route but GET …/transcript) so that audits can still name what existed.
+ * Transcripts are kept after the audio until RETENTION_DAYS_TRANSCRIPT after they were made: they
+ * are sealed under the recording's data key, so a tombstone with a transcript keeps its wrapped
+ * data key (the objects it opened are gone; it opens only the transcript), readable by the owner
+ * and admins; transcript retention deletes the transcript, its word index and that key together,
+ * and a tombstone without a transcript loses its key at once. Nothing on legal hold is touched.
+ * Deletions that were interrupted, by a crash here or in DELETE, are finished
  * by `finishDeletions`.
  *
  * Each deletion is a sequence of idempotent steps, so a run killed anywhere loses nothing and
@@ -119,7 +123,7 @@ export async function deleteExpiredRecordings(deps: RetentionDeps, config: Confi
       );
       const tombstones = await anonymizeRecordings(deps.db, changes, now);
       for (const tombstone of tombstones) {
-        // The tombstone no longer has the wrapped key, but still names its objects.
+        // The tombstone has no wrapped key (or one kept only for its transcript), but still names its objects.
         try {
           summary.objectsDeleted += await finishRetentionDeletion(deps, tombstone, now, options);
           summary.deleted++;
@@ -176,7 +180,7 @@ export async function finishDeletions(deps: RetentionDeps, now: Date, options: J
   return { ...summary, checked: scan.scanned };
 }
 
-/** Daily: transcripts past RETENTION_DAYS_TRANSCRIPT whose recording is not held. */
+/** Daily: transcripts past RETENTION_DAYS_TRANSCRIPT whose recording is not held, with their index and, for a tombstone, its data key. */
 export async function deleteExpiredTranscriptsJob(db: Database, config: Config, now: Date, options: JobOptions): Promise<{ deleted: number }> {
   const cutoff = new Date(now.getTime() - config.RETENTION_DAYS_TRANSCRIPT * DAY_MS).toISOString();
   let deleted = 0;

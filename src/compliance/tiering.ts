@@ -24,14 +24,17 @@ import { findRecording, listRenditions, type RecordingRow } from '../db/recordin
 import { AppError } from '../errors';
 import type { Logger } from '../observability/logger';
 import { StorageUnavailable, type BlobStore, type StorageTier } from '../storage/blob-store';
+import { transcriptionNotDue } from '../transcripts/due';
 
 export interface TierDeps {
   db: Database;
   store: BlobStore;
   /**
    * Queue the processing of a recording again: a job that found its recording archived left it
-   * `processing`, and a restore is where it is redone. Without it (tests of tiering alone) the
-   * restore only moves objects.
+   * `processing`, and a restore is where it is redone. A processed recording whose automatic
+   * transcript is still due (its transcribe job was deferred while archived) gets the same message:
+   * the media job finds it processed and queues the transcription. Without it (tests of tiering
+   * alone) the restore only moves objects.
    */
   resumeProcessing?: (recordingId: string) => Promise<void>;
 }
@@ -146,8 +149,8 @@ async function advanceRestore(deps: TierDeps, row: RecordingRow, target: Storage
   }
   const updated = await completeTierChange(deps.db, row.id, target, now);
   if (!updated) throw new AppError('not_found', 'Recording not found');
-  // Processing that found the recording archived is redone now that the original is readable.
-  if (updated.status === 'processing' && target === 'hot') await deps.resumeProcessing?.(updated.id);
+  // Processing (or transcription) that found the recording archived is redone now that the original is readable.
+  if (target === 'hot' && (updated.status === 'processing' || (updated.status === 'ready' && !(await transcriptionNotDue(deps.db, updated))))) await deps.resumeProcessing?.(updated.id);
   return { row: updated, pending: false };
 }
 

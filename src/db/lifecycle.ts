@@ -5,7 +5,7 @@
  */
 import { and, asc, desc, eq, gt, inArray, isNotNull, isNull, lt, ne, notInArray, or, sql, type SQL } from 'drizzle-orm';
 import type { Database } from './client';
-import type { StorageTier } from '../storage/blob-store';
+import type { StorageTier } from '../domain/recording';
 import { jobCursors, legalHolds, openUploads, recordingPermissions, recordings, renditions, tierRestores, transcripts } from './schema';
 import type { RecordingRow } from './recordings';
 
@@ -224,12 +224,17 @@ export interface Anonymization {
 
 /**
  * The first, atomic step of a retention deletion, for a whole page in one transaction: each row
- * becomes a tombstone (hidden from every route, status `deleted`, phones replaced by their keyed
- * hashes, wrapped data key destroyed, tier `archive`) only if it is still live and not on legal hold at that
- * instant. Returns the rows that were changed; a row anonymized before is never hashed twice.
+ * becomes a tombstone (hidden from every route but its transcript's, status `deleted`, phones
+ * replaced by their keyed hashes, tier `archive`) only if it is still live and not on legal hold at
+ * that instant. Its wrapped data key is destroyed, unless the recording has a transcript at that
+ * instant: the transcript is sealed under that key and kept until its own retention, so the key
+ * stays (once the audio objects are deleted it opens nothing else) and `deleteExpiredTranscripts`
+ * destroys it with the transcript. Returns the rows that were changed; a row anonymized before is
+ * never hashed twice.
  */
 export async function anonymizeRecordings(db: Database, changes: Anonymization[], now: Date): Promise<RecordingRow[]> {
   if (changes.length === 0) return [];
+  const hasTranscript = sql`exists (select 1 from transcripts t where t.recording_id = "recordings"."id")`;
   const at = now.toISOString();
   const statements = changes.map((change) =>
     db
@@ -243,8 +248,8 @@ export async function anonymizeRecordings(db: Database, changes: Anonymization[]
         updatedAt: at,
         callerPhone: change.callerPhone,
         receiverPhone: change.receiverPhone,
-        wrappedDataKey: null,
-        keyVersion: null,
+        wrappedDataKey: sql`case when ${hasTranscript} then ${recordings.wrappedDataKey} else null end`,
+        keyVersion: sql`case when ${hasTranscript} then ${recordings.keyVersion} else null end`,
       })
       .where(and(eq(recordings.id, change.id), isNull(recordings.deletedAt), eq(recordings.legalHold, false)))
       .returning(),
@@ -292,19 +297,28 @@ export async function finishTombstone(db: Database, id: string, now: Date): Prom
 }
 
 /**
- * Deletes up to `limit` transcripts created before `cutoff` whose recording is not on legal hold;
- * returns how many. One statement: the hold is checked in the same instant as the delete, and the
- * ids never become bound parameters (D1 allows 100 per query).
+ * Deletes up to `limit` transcripts created before `cutoff` whose recording is not on legal hold
+ * (their word index goes with them, by cascade); returns how many. A retention tombstone kept its
+ * wrapped data key only for its transcript: the key is destroyed in the same transaction. Each
+ * statement checks the hold in the same instant, and the ids never become bound parameters (D1
+ * allows 100 per query).
  */
 export async function deleteExpiredTranscripts(db: Database, cutoff: string, limit: number): Promise<number> {
   const notHeld = sql`not exists (select 1 from recordings r where r.id = "transcripts"."recording_id" and r.legal_hold = 1)`;
+  // Both statements select the same rows: one transaction, and a total order.
   const due = db
     .select({ recordingId: transcripts.recordingId })
     .from(transcripts)
     .where(and(lt(transcripts.createdAt, cutoff), notHeld))
-    .orderBy(asc(transcripts.createdAt))
+    .orderBy(asc(transcripts.createdAt), asc(transcripts.recordingId))
     .limit(limit);
-  const deleted = await db.delete(transcripts).where(inArray(transcripts.recordingId, due)).returning({ recordingId: transcripts.recordingId });
+  const [, deleted] = await db.batch([
+    db
+      .update(recordings)
+      .set({ wrappedDataKey: null, keyVersion: null })
+      .where(and(inArray(recordings.id, due), eq(recordings.status, 'deleted'), isNotNull(recordings.deletedAt))),
+    db.delete(transcripts).where(inArray(transcripts.recordingId, due)).returning({ recordingId: transcripts.recordingId }),
+  ]);
   return deleted.length;
 }
 

@@ -3,6 +3,7 @@ import { and, eq, exists, isNull, ne, notInArray, sql } from 'drizzle-orm';
 import type { Database } from './client';
 import type { RecordingRow } from './recordings';
 import { recordings, redactionOriginals, renditions } from './schema';
+import { transcriptRewriteStatements, transcriptUnchanged, type TranscriptRewrite } from './transcripts';
 
 export type Redaction = NonNullable<RecordingRow['redactions']>[number];
 
@@ -17,10 +18,13 @@ export interface RedactedOriginal {
 
 /**
  * One D1 transaction: the recording names the redacted object and its new data key, the
- * redaction is appended, it turns `processing`, its rendition rows go, and the superseded object
- * is recorded in `redaction_originals` with its old data key only if the recording is on legal
- * hold at this very instant (otherwise that key exists nowhere any more). Applies only if the
- * recording still names the object `row` named; null when it did not (nothing was written).
+ * redaction is appended, it turns `processing`, its rendition rows go, its transcript (already
+ * without the span's words, sealed under the new key) and the transcript's index are replaced, and
+ * the superseded object is recorded in `redaction_originals` with its old data key only if the
+ * recording is on legal hold at this very instant (otherwise that key exists nowhere any more).
+ * Applies only if the recording still names the object `row` named and its transcript is still the
+ * one that was read; null when not (nothing was written). So no transcript is ever left sealed
+ * under a destroyed key, nor an index that still finds the redacted words.
  */
 export async function swapRedactedOriginal(
   db: Database,
@@ -28,6 +32,7 @@ export async function swapRedactedOriginal(
   supersededCiphertextSize: number,
   redacted: RedactedOriginal,
   redactions: Redaction[],
+  transcript: TranscriptRewrite,
   at: string,
 ): Promise<RecordingRow | null> {
   const untouched = and(
@@ -37,6 +42,7 @@ export async function swapRedactedOriginal(
     notInArray(recordings.status, ['recording', 'processing']),
     ne(recordings.storageTier, 'archive'),
     isNull(recordings.pendingTier),
+    transcriptUnchanged(row.id, transcript.readUpdatedAt),
   );
   // The statements after the update hold only if it applied: the recording then names the new object.
   const swapped = and(eq(recordings.id, row.id), eq(recordings.objectKey, redacted.objectKey));
@@ -75,6 +81,7 @@ export async function swapRedactedOriginal(
         .where(swapped),
     ),
     db.delete(renditions).where(and(eq(renditions.recordingId, row.id), exists(db.select({ one: sql`1` }).from(recordings).where(swapped)))),
+    ...(transcript.rewrite ? transcriptRewriteStatements(db, row.id, { readUpdatedAt: transcript.readUpdatedAt, rewrite: transcript.rewrite }, sql`r.object_key = ${redacted.objectKey}`, at) : []),
   ]);
   return updated[0] ?? null;
 }

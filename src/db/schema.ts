@@ -90,7 +90,7 @@ export const transcripts = sqliteTable(
     segments: text('segments', { mode: 'json' }).notNull().$type<{ start: number; end: number; speaker: string | null; text: string }[]>(),
     sealed: blob('sealed', { mode: 'buffer' }),
     source: text('source', { enum: ['service', 'automatic'] }).notNull().default('service'),
-    /** The engine of an automatic transcript (`pocketsphinx`, `@cf/openai/whisper-large-v3-turbo`). */
+    /** The engine of an automatic transcript (`ffmpeg-pocketsphinx`, `workers-ai-whisper-large-v3-turbo`). */
     engine: text('engine'),
     /** The original it was made from: a redaction points the recording at a new one, and the automatic transcript is made again. */
     audioObjectKey: text('audio_object_key'),

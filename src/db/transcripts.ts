@@ -1,9 +1,29 @@
 /** Transcript queries: one sealed transcript per recording and its keyed-hash word index. */
-import { eq } from 'drizzle-orm';
+import { and, eq, exists, isNotNull, sql, type SQL } from 'drizzle-orm';
 import type { Database } from './client';
-import { transcripts } from './schema';
+import type { RecordingRow } from './recordings';
+import { recordings, transcriptTerms, transcripts } from './schema';
 
 export type TranscriptRow = typeof transcripts.$inferSelect;
+
+/**
+ * A recording whose audio retention deleted (a tombstone, status `deleted`) while its transcript is
+ * kept until transcript retention: the row the transcript is read with, its data key kept for it.
+ */
+export function findRetainedTranscriptRecording(db: Database, recordingId: string): Promise<RecordingRow | undefined> {
+  return db
+    .select()
+    .from(recordings)
+    .where(
+      and(
+        eq(recordings.id, recordingId),
+        eq(recordings.status, 'deleted'),
+        isNotNull(recordings.deletedAt),
+        exists(db.select({ recordingId: transcripts.recordingId }).from(transcripts).where(eq(transcripts.recordingId, recordingId))),
+      ),
+    )
+    .get();
+}
 
 export function findTranscript(db: Database, recordingId: string): Promise<TranscriptRow | undefined> {
   return db.select().from(transcripts).where(eq(transcripts.recordingId, recordingId)).get();
@@ -55,4 +75,40 @@ function bindings(w: TranscriptWrite, at: string): unknown[] {
   const values: unknown[] = [w.recordingId, at, w.source, w.userId, w.language, w.sealed, w.engine, w.audioObjectKey];
   if (w.onlyFromOriginal !== undefined) values.push(w.onlyFromOriginal);
   return values;
+}
+
+/**
+ * A redaction's transcript, committed in the redaction's own transaction (src/db/redactions.ts):
+ * the transcript as it was read (its `updated_at`, null when there was none: the redaction applies
+ * only if that is still so) and, when there is one, its new content sealed under the new data key.
+ */
+export interface TranscriptRewrite {
+  readUpdatedAt: string | null;
+  rewrite?: { language: string; sealed: Uint8Array; tokens: string[] };
+}
+
+/**
+ * The statements that store `change.rewrite` and replace its index, each applying only while
+ * `applies` (an SQL condition on the recording row `r`) holds; for one D1 batch.
+ */
+export function transcriptRewriteStatements(db: Database, recordingId: string, change: Required<TranscriptRewrite>, applies: SQL, at: string) {
+  const whenApplies = sql`exists (select 1 from recordings r where r.id = ${recordingId} and ${applies})`;
+  return [
+    db
+      .update(transcripts)
+      .set({ language: change.rewrite.language, sealed: Buffer.from(change.rewrite.sealed), text: '', segments: [], updatedAt: at })
+      .where(and(eq(transcripts.recordingId, recordingId), whenApplies)),
+    db.delete(transcriptTerms).where(and(eq(transcriptTerms.recordingId, recordingId), whenApplies)),
+    db.insert(transcriptTerms).select(
+      db
+        .select({ token: sql<string>`value`.as('token'), recordingId: sql<string>`${recordingId}`.as('recording_id') })
+        .from(sql`json_each(${JSON.stringify(change.rewrite.tokens)})`)
+        .where(whenApplies),
+    ),
+  ] as const;
+}
+
+/** An SQL condition: the recording's transcript is as it was read (`updated_at`, or still none). */
+export function transcriptUnchanged(recordingId: string, readUpdatedAt: string | null): SQL {
+  return sql`coalesce((select t.updated_at from transcripts t where t.recording_id = ${recordingId}), '') = ${readUpdatedAt ?? ''}`;
 }

@@ -10,17 +10,22 @@
  * is restored.
  * A processed recording whose owner consents to transcription gets a `transcribe` job of its own
  * (src/transcripts/transcribe-recording.ts): retried the same way, and when it fails for good the
- * recording stays `ready`, without transcript.
+ * recording stays `ready`, without transcript. It is queued after processing is saved, so a send
+ * that fails (or an isolate that dies) after the save would lose it: the message is then retried,
+ * and a `process` job that finds the recording already processed queues the transcription again
+ * whenever one is still due (the transcribe job is idempotent, so a duplicate costs one D1 read).
+ * A transcribe job that finds the recording archived is deferred; the restore sends a `process`
+ * job, which queues it again the same way.
  */
 import { appendAudit, auditLedger, settleAuditWrites, type AuditInput } from '../compliance/audit-log';
 import { getConfig, type Bindings } from '../config';
-import { getConsent } from '../db/consents';
 import { createDb } from '../db/client';
 import { findRecording, type RecordingRow } from '../db/recordings';
 import { createLogger, describeError, type Logger } from '../observability/logger';
 import { objectKeyFor } from '../storage/object-keys';
 import { createBlobStore } from '../storage/select';
 import { PermanentFailure, TransientFailure, transientReason } from './failures';
+import { transcriptionNotDue, type NotDue } from '../transcripts/due';
 import { transcribeRecording } from '../transcripts/transcribe-recording';
 import type { TranscriptionDeps } from '../transcripts/engine';
 import { enqueueTranscription, type MediaJob } from '../domain/media-jobs';
@@ -67,6 +72,18 @@ async function discardRenditions(ctx: JobContext, recordingId: string): Promise<
   await Promise.all(RENDITIONS.map((quality) => ctx.store.delete(objectKeyFor(recordingId, quality))));
 }
 
+/**
+ * Queue the recording's `transcribe` job when a transcript is due (src/transcripts/due.ts): `queued`,
+ * or why not. Not while archived: the restore's `process` job comes back here.
+ */
+async function queueTranscriptionIfDue(ctx: JobContext, row: RecordingRow): Promise<'queued' | 'archived' | NotDue> {
+  if (row.storageTier === 'archive' || row.pendingTier) return 'archived';
+  const notDue = await transcriptionNotDue(ctx.db, row);
+  if (notDue) return notDue;
+  await enqueueTranscription(ctx.queue, row.id);
+  return 'queued';
+}
+
 async function runJob(ctx: JobContext, message: Message<unknown>, recordingId: string): Promise<void> {
   const row = await findRecording(ctx.db, recordingId);
   if (!row) {
@@ -75,7 +92,9 @@ async function runJob(ctx: JobContext, message: Message<unknown>, recordingId: s
   }
   if (await isProcessed(ctx, row)) {
     await settleNewObjects(ctx, row.id);
-    ctx.log.info('media job skipped: already processed', { recordingId, attempts: message.attempts });
+    // The transcribe job may never have been sent (a failed send, a dead isolate after the save).
+    const transcription = await queueTranscriptionIfDue(ctx, row);
+    ctx.log.info('media job skipped: already processed', { recordingId, attempts: message.attempts, transcription });
     return message.ack();
   }
   if (row.storageTier === 'archive' || row.pendingTier) {
@@ -93,6 +112,8 @@ async function runJob(ctx: JobContext, message: Message<unknown>, recordingId: s
     }
     // Archived while this ran: the new renditions go to the archive tier too.
     await settleNewObjects(ctx, row.id);
+    const saved = await findRecording(ctx.db, row.id);
+    const transcription = saved ? await queueTranscriptionIfDue(ctx, saved) : 'not_ready';
     await ctx.audit(row, {
       action: 'recording.processed',
       outcome: 'success',
@@ -102,11 +123,12 @@ async function runJob(ctx: JobContext, message: Message<unknown>, recordingId: s
         noiseReduction: ctx.config.NOISE_REDUCTION_ENABLED,
         renditions: processed.renditions.map((r) => ({ quality: r.quality, size: r.size, durationMs: r.durationMs })),
         attempts: message.attempts,
+        // `queued`, or why no transcribe job was sent (`no_consent`, `service_transcript`, …).
+        transcription,
       },
     });
     ctx.log.info('recording processed', { recordingId, durationMs: processed.durationMs, attempts: message.attempts });
     await ctx.emit('recording.ready', { recordingId: row.id, userId: row.userId, durationMs: processed.durationMs });
-    if ((await getConsent(ctx.db, row.userId)).consents.transcription) await enqueueTranscription(ctx.queue, row.id);
     message.ack();
   } catch (error) {
     if (!(await findRecording(ctx.db, row.id))) {
@@ -134,6 +156,11 @@ async function runTranscription(ctx: JobContext, message: Message<unknown>, reco
   if (!row) return message.ack();
   try {
     const outcome = await transcribeRecording(ctx, row);
+    if (!outcome.stored && outcome.reason === 'archived') {
+      await ctx.audit(row, { action: 'transcript.automatic_deferred', outcome: 'success', details: { reason: 'archived', attempts: message.attempts } });
+      ctx.log.info('transcription deferred: the recording is archived; its restore queues it again', { recordingId });
+      return message.ack();
+    }
     if (!outcome.stored) {
       ctx.log.info('transcription skipped', { recordingId, reason: outcome.reason });
       return message.ack();

@@ -8,19 +8,21 @@
  * 1. The redacted original is made (decrypt → /redact → seal under a NEW random data key, wrapped
  *    by the owner's newest key) under a NEW object key. Nothing else changes yet: a failure here
  *    leaves the recording as it was, and uploadStream leaves no object behind.
+ *    The transcript, if any, is read and made without the span's words, sealed under that new key.
  * 2. One D1 transaction points the recording at the new object and the new wrapped key, appends
  *    the redaction, sets it `processing`, deletes its rendition rows (playback stops serving the
- *    unredacted renditions at that instant) and records the superseded object in
- *    `redaction_originals`, with its old wrapped key only if the recording is on legal hold at
- *    that same instant: otherwise the old data key is gone from then on, and a retained copy of
- *    the unredacted object (versioning, soft delete) can never be opened. It applies only if the
- *    recording still names the object this run started from, so two redactions racing cannot
- *    lose one another.
- * 3. The old rendition objects are deleted and the transcript loses the span's words (the automatic
- *    one is transcribed again from the redacted audio once processing is done), then processing is
- *    queued: the consumer finds no renditions and builds all three from the redacted original,
- *    under the new data key. (Queued only after the deletes, so the new job cannot write a
- *    rendition that a late delete then removes.)
+ *    unredacted renditions at that instant), stores the redacted transcript and its index, and
+ *    records the superseded object in `redaction_originals`, with its old wrapped key only if the
+ *    recording is on legal hold at that same instant: otherwise the old data key is gone from then
+ *    on, and a retained copy of the unredacted object (versioning, soft delete) can never be
+ *    opened. It applies only if the recording still names the object this run started from and
+ *    its transcript is still the one read in 1, so two redactions (or a redaction and a transcript
+ *    write) racing cannot lose one another; and since the transcript changes in the same commit,
+ *    no failure leaves it under the destroyed key or its index matching the redacted words.
+ * 3. The old rendition objects are deleted, then processing is queued: the consumer finds no
+ *    renditions and builds all three from the redacted original, under the new data key, and then
+ *    queues the automatic transcript again from the redacted audio. (Queued only after the
+ *    deletes, so the new job cannot write a rendition that a late delete then removes.)
  * 4. The superseded original's row is forgotten and its object destroyed, unless the recording is
  *    on legal hold (one conditional statement, which a concurrent hold wins): then object, row and
  *    old key stay, so that the unredacted audio can still be produced. Leftovers of an earlier run
@@ -42,7 +44,7 @@ import { dataKeyFor, openRange } from '../recordings/read';
 import { objectKeyFor } from '../storage/object-keys';
 import type { BlobStore } from '../storage/blob-store';
 import { uploadStream } from '../storage/stream-upload';
-import { redactTranscript } from '../transcripts/store';
+import { redactedTranscript } from '../transcripts/store';
 import { ffmpegFetch, type FfmpegBindings } from './ffmpeg-client';
 import { enqueueProcessing } from '../domain/media-jobs';
 import { RENDITIONS } from './process-recording';
@@ -111,8 +113,11 @@ function redactedObjectKey(recordingId: string, redaction: number): string {
   return objectKeyFor(recordingId).replace(/[^/]+$/, `original-r${redaction}-${suffix}.enc`);
 }
 
-/** Step 1: decrypt → /redact → seal into `objectKey` under a new data key. Throws (leaving nothing stored) on any failure. */
-async function storeRedactedOriginal(deps: RedactDeps, row: RecordingRow, request: RedactionRequest, objectKey: string): Promise<RedactedOriginal> {
+/**
+ * Step 1: decrypt → /redact → seal into `objectKey` under a new data key, returned with it (the
+ * transcript is sealed under it too). Throws (leaving nothing stored) on any failure.
+ */
+async function storeRedactedOriginal(deps: RedactDeps, row: RecordingRow, request: RedactionRequest, objectKey: string): Promise<{ original: RedactedOriginal; dataKey: Uint8Array }> {
   const dataKey = await dataKeyFor(deps, row);
   const source = watchReads(await openRange(deps, dataKey, { objectKey: row.objectKey!, size: row.size, context: row.id }, 0, row.size - 1));
   const query = new URLSearchParams({ startMs: String(request.startMs), endMs: String(request.endMs) });
@@ -169,7 +174,7 @@ async function storeRedactedOriginal(deps: RedactDeps, row: RecordingRow, reques
     await deps.store.delete(objectKey);
     throw new AppError('service_unavailable', 'The redacted audio was stored incompletely');
   }
-  return { objectKey, size, ciphertextSize: stored, wrappedDataKey, keyVersion: owner.version };
+  return { original: { objectKey, size, ciphertextSize: stored, wrappedDataKey, keyVersion: owner.version }, dataKey: redactedKey };
 }
 
 /**
@@ -184,11 +189,19 @@ export async function redactRecording(deps: RedactDeps, row: RecordingRow, reque
   const redactions: Redaction[] = [...(row.redactions ?? []), { startMs: request.startMs, endMs: request.endMs, reason: request.reason, at }];
   const oldRenditionKeys = new Set([...RENDITIONS.map((quality) => objectKeyFor(row.id, quality)), ...(await listRenditions(deps.db, row.id)).map((r) => r.objectKey)]);
 
-  const redacted = await storeRedactedOriginal(deps, row, request, redactedObjectKey(row.id, redactions.length));
-  const updated = await swapRedactedOriginal(deps.db, row, row.ciphertextSize ?? ciphertextSize(row.size), redacted, redactions, at);
+  const { original: redacted, dataKey } = await storeRedactedOriginal(deps, row, request, redactedObjectKey(row.id, redactions.length));
+  let updated: RecordingRow | null;
+  try {
+    const transcript = await redactedTranscript(deps, row, dataKey, request.startMs, request.endMs);
+    updated = await swapRedactedOriginal(deps.db, row, row.ciphertextSize ?? ciphertextSize(row.size), redacted, redactions, transcript, at);
+  } catch (error) {
+    // Nothing was committed: the recording, its transcript and its index are as they were.
+    await deps.store.delete(redacted.objectKey).catch(() => undefined);
+    throw error;
+  }
   if (!updated) {
     await deps.store.delete(redacted.objectKey).catch(() => undefined);
-    throw new AppError('conflict', 'The recording changed while it was being redacted (another redaction, a deletion or an archive); read it again and retry');
+    throw new AppError('conflict', 'The recording changed while it was being redacted (another redaction, a transcript, a deletion or an archive); read it again and retry');
   }
   await deps.audit({
     action: 'recording.redact',
@@ -199,8 +212,7 @@ export async function redactRecording(deps: RedactDeps, row: RecordingRow, reque
   });
 
   try {
-    // The transcript loses the span's words now; the automatic one is made again after processing.
-    await Promise.all([...[...oldRenditionKeys].map((key) => deps.store.delete(key)), redactTranscript(deps, row, updated, request.startMs, request.endMs)]);
+    await Promise.all([...oldRenditionKeys].map((key) => deps.store.delete(key)));
   } finally {
     // Even when a delete failed: the job overwrites the same keys, and without it the recording
     // would stay `processing` with no renditions.

@@ -21,7 +21,7 @@ export interface TranscriptionDeps extends ProcessDeps {
 }
 
 export interface TranscriptionEngine {
-  /** What the transcript's `engine` records. */
+  /** What the transcript's `engine` records and the API shows beside it: `ffmpeg-pocketsphinx`, `workers-ai-whisper-large-v3-turbo`. */
   readonly name: string;
   /** Throws PermanentFailure for audio or a setup that will never transcribe, anything else for what may work later. */
   transcribe(deps: TranscriptionDeps, row: RecordingRow, dataKey: Uint8Array): Promise<TranscriptContent>;

@@ -17,7 +17,7 @@ const Answer = z.object({
 });
 
 export const ffmpegAsrEngine: TranscriptionEngine = {
-  name: 'pocketsphinx',
+  name: 'ffmpeg-pocketsphinx',
   async transcribe(deps, row, dataKey) {
     const response = await sendOriginal(deps, dataKey, row, '/transcribe');
     const parsed = Answer.safeParse(await response.json().catch(() => null));

@@ -6,7 +6,7 @@
 import type { Config } from '../config';
 import type { Database } from '../db/client';
 import type { RecordingRow } from '../db/recordings';
-import { findTranscript, writeTranscript, type TranscriptRow } from '../db/transcripts';
+import { findTranscript, writeTranscript, type TranscriptRewrite, type TranscriptRow } from '../db/transcripts';
 import { dataKeyFor } from '../recordings/read';
 import { textOf, type TranscriptContent, type TranscriptSegment } from './content';
 import { openTranscript, sealTranscript } from './sealed';
@@ -26,10 +26,14 @@ export interface StoredTranscript extends TranscriptContent {
   audioObjectKey: string | null;
 }
 
+/** The search index's tokens of a transcript's words. */
+const tokensOf = (deps: TranscriptDeps, content: TranscriptContent) =>
+  termTokens(deps.config.MASTER_ENCRYPTION_KEY, wordsOf(`${content.text} ${textOf(content.segments)}`).slice(0, MAX_INDEXED_WORDS));
+
 async function write(deps: TranscriptDeps, row: RecordingRow, content: TranscriptContent, origin: TranscriptOrigin & { engine?: string | null; audioObjectKey?: string | null }, onlyFromOriginal?: string): Promise<boolean> {
   const dataKey = await dataKeyFor(deps, row);
   const sealed = await sealTranscript(dataKey, row.id, { text: content.text, segments: content.segments });
-  const tokens = await termTokens(deps.config.MASTER_ENCRYPTION_KEY, wordsOf(`${content.text} ${textOf(content.segments)}`).slice(0, MAX_INDEXED_WORDS));
+  const tokens = await tokensOf(deps, content);
   return writeTranscript(
     deps.db,
     { recordingId: row.id, userId: row.userId, language: content.language, sealed, source: origin.source, engine: origin.engine ?? null, audioObjectKey: origin.audioObjectKey ?? null, tokens, onlyFromOriginal },
@@ -51,13 +55,16 @@ export async function readTranscript(deps: TranscriptDeps, row: RecordingRow): P
   const stored = await findTranscript(deps.db, row.id);
   if (!stored) return null;
   const meta = { source: stored.source, engine: stored.engine, audioObjectKey: stored.audioObjectKey };
-  if (!stored.sealed) {
-    const content = { language: stored.language, text: stored.text, segments: stored.segments };
-    await write(deps, row, content, meta as TranscriptOrigin);
-    return { ...content, ...meta };
-  }
+  const content = await contentOf(deps, row, stored);
+  if (!stored.sealed) await write(deps, row, content, meta as TranscriptOrigin);
+  return { ...content, ...meta };
+}
+
+/** A stored row's content: opened with the recording's data key, or as it is for a row from before sealing. */
+async function contentOf(deps: TranscriptDeps, row: RecordingRow, stored: TranscriptRow): Promise<TranscriptContent> {
+  if (!stored.sealed) return { language: stored.language, text: stored.text, segments: stored.segments };
   const words = await openTranscript(await dataKeyFor(deps, row), row.id, new Uint8Array(stored.sealed));
-  return { language: stored.language, text: words.text, segments: words.segments, ...meta };
+  return { language: stored.language, text: words.text, segments: words.segments };
 }
 
 /** True when [startMs, endMs) and [start, end] seconds overlap. */
@@ -84,15 +91,17 @@ export function withoutSpan(content: TranscriptContent, startMs: number, endMs: 
 }
 
 /**
- * After a redaction of [startMs, endMs): the stored transcript loses that span's words at once. It
- * is opened with the data key of `before` (the recording as it was) and sealed again under the new
- * data key the redaction gave `after` (media/redact.ts re-keys). Its origin is kept, so an automatic
- * transcript still names the unredacted original and the next transcription job makes it again
- * from the redacted audio.
+ * A redaction of [startMs, endMs), before it is committed: the stored transcript without that
+ * span's words, sealed under `newDataKey` (the key the redacted audio gets, media/redact.ts), with
+ * the `updated_at` it was read at. The redaction's own D1 transaction stores it (src/db/redactions.ts),
+ * so the swap to the new key and the transcript under it are one step. Its origin is kept, so an
+ * automatic transcript still names the unredacted original and the next transcription job makes it
+ * again from the redacted audio.
  */
-export async function redactTranscript(deps: TranscriptDeps, before: RecordingRow, after: RecordingRow, startMs: number, endMs: number): Promise<boolean> {
-  const current = await readTranscript(deps, before);
-  if (!current) return false;
-  const { source, engine, audioObjectKey } = current;
-  return write(deps, after, withoutSpan(current, startMs, endMs), { source, engine, audioObjectKey } as TranscriptOrigin);
+export async function redactedTranscript(deps: TranscriptDeps, before: RecordingRow, newDataKey: Uint8Array, startMs: number, endMs: number): Promise<TranscriptRewrite> {
+  const stored = await findTranscript(deps.db, before.id);
+  if (!stored) return { readUpdatedAt: null };
+  const content = withoutSpan(await contentOf(deps, before, stored), startMs, endMs);
+  const sealed = await sealTranscript(newDataKey, before.id, { text: content.text, segments: content.segments });
+  return { readUpdatedAt: stored.updatedAt, rewrite: { language: content.language, sealed, tokens: await tokensOf(deps, content) } };
 }

@@ -32,7 +32,7 @@ export function segmentsFromWhisper(output: Ai_Cf_Openai_Whisper_Large_V3_Turbo_
 }
 
 export const workersAiEngine: TranscriptionEngine = {
-  name: WHISPER_MODEL,
+  name: 'workers-ai-whisper-large-v3-turbo',
   async transcribe(deps, row, dataKey) {
     if (!deps.ai) throw new PermanentFailure('TRANSCRIPTION_ENGINE is workers-ai but the Worker has no AI binding');
     const mp3 = (await listRenditions(deps.db, row.id)).find((r) => r.quality === 'mp3');

@@ -43,6 +43,10 @@ export interface Transcript {
   language: string;
   text: string;
   segments: TranscriptSegment[];
+  /** Beyond the contract: made by this service (`automatic`) or PUT by a speech-to-text system (`service`). */
+  source: 'automatic' | 'service';
+  /** Beyond the contract: the engine of an automatic transcript; null for a service's. */
+  engine: string | null;
 }
 
 export interface AuditEvent {

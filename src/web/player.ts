@@ -9,6 +9,7 @@ import type { Recording, Transcript } from './api-types';
 import { h } from './dom';
 import { formatDuration, spokenDuration } from './format';
 import { transcriptPanel } from './transcript';
+import { transcriptHeading } from './transcript-heading';
 import { decodePeaks, drawWaveform } from './waveform';
 
 const SKIP_SECONDS = 5;
@@ -128,8 +129,8 @@ export function createPlayer(api: Api, recording: Recording, transcript: Transcr
     h('div', { class: 'field inline' }, h('label', { for: 'speed' }, 'Speed'), speed),
     audio,
     source,
-    transcriptView
-      ? h('section', { class: 'transcript-section', 'aria-labelledby': 'transcript-heading' }, h('h3', { id: 'transcript-heading' }, 'Transcript'), transcriptView.element)
+    transcript && transcriptView
+      ? h('section', { class: 'transcript-section', 'aria-labelledby': 'transcript-heading' }, h('h3', { id: 'transcript-heading' }, transcriptHeading(transcript)), transcriptView.element)
       : h('p', { class: 'hint' }, 'No transcript for this recording.'),
   );
   return {

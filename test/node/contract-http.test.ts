@@ -375,7 +375,8 @@ describe('every route of the contract, once, as a plain HTTP client', () => {
     const put = (headers: Record<string, string>) => fetch(api(`/recordings/${id}/transcript`), { method: 'PUT', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify(transcript) });
     await expectError(await put(who), 403, 'forbidden');
     expect((await put(admin)).status).toBe(200);
-    expect(await (await fetch(api(`/recordings/${id}/transcript`), { headers: who })).json()).toEqual({ recordingId: id, ...transcript });
+    // The contract's fields exactly, plus the additive `source` and `engine`.
+    expect(await (await fetch(api(`/recordings/${id}/transcript`), { headers: who })).json()).toEqual({ recordingId: id, ...transcript, source: 'service', engine: null });
   });
 
   it('playback-url: an absolute URL and expiresAt (default 900 s); ttl out of range is 400', async () => {

@@ -14,7 +14,7 @@ describe('transcripts', () => {
     const stored = await put(rec.id, { 'x-api-key': API_KEY });
     expect(stored.status).toBe(200);
     const res = await call(`/api/v1/recordings/${rec.id}/transcript`, { headers: await as('talker') });
-    expect(await res.json()).toEqual({ recordingId: rec.id, ...transcript });
+    expect(await res.json()).toEqual({ recordingId: rec.id, ...transcript, source: 'service', engine: null });
     expect((await call(`/api/v1/recordings/${rec.id}/transcript`, { headers: await as('aud', 'auditor') })).status).toBe(403);
     expect((await call(`/api/v1/recordings/${rec.id}/transcript`, { headers: await as('stranger') })).status).toBe(404);
     await call(`/api/v1/recordings/${rec.id}/permissions`, { method: 'POST', headers: { ...(await as('talker')), 'content-type': 'application/json' }, body: JSON.stringify({ userId: 'listener' }) });

@@ -95,12 +95,12 @@ describe('the transcribe job', () => {
     const first = await deliver({ type: 'transcribe', recordingId: id });
     expect(first.acked).toBe(true);
     const stored = await rawRow(id);
-    expect(stored).toMatchObject({ source: 'automatic', engine: 'pocketsphinx', audioObjectKey: (await row(id)).objectKey, text: '', segments: [] });
+    expect(stored).toMatchObject({ source: 'automatic', engine: 'ffmpeg-pocketsphinx', audioObjectKey: (await row(id)).objectKey, text: '', segments: [] });
     expect(stored!.sealed!.byteLength).toBeGreaterThan(56 + 16);
     const res = await getTranscript(id, 'tx-auto');
     expect(res.status).toBe(200);
     const body = (await res.json()) as { recordingId: string; language: string; segments: { start: number; end: number; speaker: null }[] };
-    expect(body).toMatchObject({ recordingId: id, language: 'en' });
+    expect(body).toMatchObject({ recordingId: id, language: 'en', source: 'automatic', engine: 'ffmpeg-pocketsphinx' });
     for (const segment of body.segments) expect(segment.end).toBeLessThanOrEqual(3);
     await settleAudit();
     const events = await db.select().from(auditEvents).where(and(eq(auditEvents.recordingId, id), eq(auditEvents.action, 'transcript.automatic'))).all();
@@ -125,7 +125,7 @@ describe('the transcribe job', () => {
     expect((await put(id, mine)).status).toBe(200);
     await env.DB.prepare("update transcripts set audio_object_key = 'stale' where recording_id = ?").bind(id).run();
     await deliver({ type: 'transcribe', recordingId: id });
-    expect(await (await getTranscript(id, 'tx-override')).json()).toEqual({ recordingId: id, ...mine });
+    expect(await (await getTranscript(id, 'tx-override')).json()).toEqual({ recordingId: id, ...mine, source: 'service', engine: null });
     expect((await rawRow(id))!.source).toBe('service');
   });
 });
@@ -274,7 +274,7 @@ describe('the Workers AI engine', () => {
     const calls: { model: string; input: { audio: unknown } }[] = [];
     const ai = { run: async (model: string, input: { audio: unknown }) => (calls.push({ model, input }), whisper) };
     const outcome = await transcribeRecording({ db, store, config: { ...config, TRANSCRIPTION_ENGINE: 'workers-ai' }, ffmpeg: env, ai: ai as never }, await row(id));
-    expect(outcome).toMatchObject({ stored: true, engine: '@cf/openai/whisper-large-v3-turbo' });
+    expect(outcome).toMatchObject({ stored: true, engine: 'workers-ai-whisper-large-v3-turbo' });
     expect(calls).toHaveLength(1);
     const mp3 = base64ToBytes(calls[0]!.input.audio as string);
     // An ID3 tag or an MPEG frame sync: the MP3 rendition itself, decrypted.
@@ -289,6 +289,8 @@ describe('the Workers AI engine', () => {
         { start: 0.1, end: 1.2, speaker: null, text: 'Hello there.' },
         { start: 1.5, end: 2.8, speaker: null, text: 'Call me back.' },
       ],
+      source: 'automatic',
+      engine: 'workers-ai-whisper-large-v3-turbo',
     });
   });
 });
