@@ -57,6 +57,17 @@ export class MediaError extends Error {
   }
 }
 
+/**
+ * The whole environment of every ffmpeg/ffprobe process and wasm job: the server's own holds
+ * FFMPEG_SHARED_SECRET, and a child's environment is a file it can read (`/proc/self/environ`),
+ * so a crafted input that got past the guard could still quote it. PATH alone is inherited: ffmpeg
+ * needs nothing else from the environment.
+ * @returns {Record<string, string>}
+ */
+export function childEnvironment() {
+  return { PATH: process.env.PATH ?? '/usr/bin:/bin' };
+}
+
 /** The placeholder of the output path in argument lists (the input's is input-guard.mjs's). */
 const OUTPUT = '\u0000output';
 
@@ -260,7 +271,7 @@ function createNativeRunner() {
   const run = async (tool, args, files, options) => {
     if (closed) throw shuttingDown();
     const argv = args.map((arg) => (arg === INPUT ? `file:${files.input}` : arg === OUTPUT ? files.output ?? arg : arg));
-    const child = spawn(tool, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(tool, argv, { stdio: ['ignore', 'pipe', 'pipe'], env: childEnvironment() });
     running.add(child);
     const stdout = new BoundedText(8 * 1024 * 1024);
     const stderr = new BoundedText();
@@ -331,7 +342,7 @@ async function createWasmRunner() {
     if (Date.now() >= (options.deadline ?? Infinity)) throw new MediaError('timeout', 'processing took longer than the time limit');
     if (options.signal?.aborted) throw new MediaError('aborted', 'the request was aborted');
     const argv = args.map((arg) => (arg === INPUT ? 'file:/job/input' : arg === OUTPUT ? '/job/output' : arg));
-    const worker = new Worker(workerUrl, { workerData: { module, coreUrl, stackRestoreExport, tool, args: argv, inputPath: files.input, outputPath: files.output } });
+    const worker = new Worker(workerUrl, { env: childEnvironment(), workerData: { module, coreUrl, stackRestoreExport, tool, args: argv, inputPath: files.input, outputPath: files.output } });
     running.add(worker);
     const limits = guard(options, () => void worker.terminate());
     const finished = new Promise((resolve, reject) => {

@@ -1,12 +1,15 @@
 /**
  * The FFmpeg worker's own defence against crafted input, for both engines, without the Worker's
  * upload gate in front: HLS playlists and ffconcat scripts hidden behind an ID3 tag (or behind a
- * real MPEG frame header) that name a loopback HTTP server run here and a `file:` canary. The
- * server must refuse them with a generic 422, read neither, and never quote ffmpeg's diagnostics.
+ * real MPEG frame header) that name a loopback HTTP server run here and a `file:` canary, sent to
+ * every route that reads audio (/transcribe on the native engine; the wasm engine cannot
+ * transcribe). The server must refuse them with a generic 422, read neither, and never quote
+ * ffmpeg's diagnostics. And the ffmpeg/ffprobe processes it spawns get none of its environment
+ * (which holds the shared secret) but PATH, seen from inside the children themselves.
  */
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -75,7 +78,7 @@ describe.each(['native', 'wasm'] as const)('the FFmpeg worker (%s engine) given 
 
   it('refuses every crafted file on every route with a generic 422, reading neither the canary nor the trap', async () => {
     for (const [name, body] of Object.entries(craftedInputs())) {
-      for (const route of ['/probe', '/transcode?profile=mp3', '/transcode?profile=high', '/redact?startMs=0&endMs=500']) {
+      for (const route of ['/probe', '/transcode?profile=mp3', '/transcode?profile=high', '/redact?startMs=0&endMs=500', ...(engine === 'native' ? ['/transcribe'] : [])]) {
         const response = await send(route, body);
         const answer = await response.text();
         expect(response.status, `${name} on ${route}: ${answer}`).toBe(422);
@@ -84,6 +87,15 @@ describe.each(['native', 'wasm'] as const)('the FFmpeg worker (%s engine) given 
         // Our words only: no path, no URL, no ffmpeg diagnostic.
         expect(error.message, `${name} on ${route}`).toMatch(/^(not a recognised audio format|not a readable audio file|the audio does not decode|ffmpeg could not process the audio|the file has no audio stream)$/);
       }
+    }
+    expect(trapRequests).toEqual([]);
+  });
+
+  it.runIf(engine === 'wasm')('answers /transcribe with 501 (no speech recognition in the wasm build), crafted input or not', async () => {
+    for (const body of Object.values(craftedInputs())) {
+      const response = await send('/transcribe', body);
+      expect(response.status).toBe(501);
+      expect(((await response.json()) as { error: { code: string } }).error.code).toBe('not_implemented');
     }
     expect(trapRequests).toEqual([]);
   });
@@ -100,5 +112,49 @@ describe.each(['native', 'wasm'] as const)('the FFmpeg worker (%s engine) given 
     expect(transcoded.status).toBe(200);
     expect(Number(transcoded.headers.get('x-duration-ms'))).toBeLessThan(1500);
     expect(trapRequests).toEqual([]);
+  });
+});
+
+describe('the processes the native engine spawns', () => {
+  let server: FfmpegServer;
+  let wrappers = '';
+  let dumps = '';
+
+  beforeAll(async () => {
+    // ffmpeg and ffprobe found first on PATH are scripts that copy their own environment, as the
+    // kernel handed it to them (/proc/$$/environ), into a file, then become the real tool.
+    wrappers = await mkdtemp(path.join(tmpdir(), 'ffmpeg-env-bin-'));
+    dumps = await mkdtemp(path.join(tmpdir(), 'ffmpeg-env-dumps-'));
+    for (const tool of ['ffmpeg', 'ffprobe']) {
+      const real = (await exec('sh', ['-c', `command -v ${tool}`])).stdout.trim();
+      const script = path.join(wrappers, tool);
+      await writeFile(script, `#!/bin/sh\ncat /proc/$$/environ > '${dumps}/${tool}-'$$\nexec '${real}' "$@"\n`);
+      await chmod(script, 0o755);
+    }
+    server = await startFfmpegServer({ engine: 'native', env: { PATH: `${wrappers}${path.delimiter}${process.env.PATH ?? ''}` } });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    for (const scratch of [wrappers, dumps]) if (scratch) await rm(scratch, { recursive: true, force: true });
+  });
+
+  it('hold neither the shared secret nor anything else of the server’s environment but PATH', async () => {
+    const tone = path.join(dir, 'env-tone.wav');
+    await exec('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'sine=frequency=440:duration=1:sample_rate=16000', tone]);
+    const body = await readFile(tone);
+    for (const route of ['/probe', '/transcode?profile=mp3', '/transcribe']) {
+      const response = await fetch(`${server.url}${route}`, { method: 'POST', body, headers: { authorization: `Bearer ${server.secret}`, 'content-type': 'audio/wav' } });
+      expect(response.status, route).toBe(200);
+      await response.arrayBuffer();
+    }
+    const files = await readdir(dumps);
+    expect(files.some((name) => name.startsWith('ffmpeg-'))).toBe(true);
+    expect(files.some((name) => name.startsWith('ffprobe-'))).toBe(true);
+    for (const name of files) {
+      const environment = (await readFile(path.join(dumps, name), 'utf8')).split('\0').filter(Boolean);
+      expect(environment.join('\n'), name).not.toContain(server.secret);
+      expect(environment.map((entry) => entry.slice(0, entry.indexOf('='))), name).toEqual(['PATH']);
+    }
   });
 });
