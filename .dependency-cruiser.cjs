@@ -17,8 +17,9 @@
  * (the media queue's message contract, which every producer sends).
  *
  * Inside the service layer compliance does not import media (media reports to compliance: audit,
- * webhooks, tiering; compliance reaches media only through the queue contract). SQL lives in
- * src/db/ only: nothing else imports drizzle-orm. No import cycle anywhere, type-only imports
+ * webhooks, tiering; compliance reaches media only through the queue contract). Routes do not
+ * import src/db/: route → service → db. SQL lives in src/db/ only: nothing else imports drizzle-orm
+ * (raw D1 calls are found by a scan in test/node/dependency-rules.test.ts). No import cycle anywhere, type-only imports
  * included (`tsPreCompilationDeps`). src/web/ is the browser app, a separate program: it and the
  * Worker import nothing of each other.
  */
@@ -75,9 +76,16 @@ module.exports = {
       to: { path: '^src/media/' },
     },
     {
+      name: 'routes-not-to-db',
+      severity: 'error',
+      comment: 'route → service → db: a route calls one service function, which reads and writes through src/db/ (type-only imports count: a route names what its service returns).',
+      from: { path: '^src/routes/' },
+      to: { path: '^src/db/' },
+    },
+    {
       name: 'sql-only-in-db',
       severity: 'error',
-      comment: 'All SQL is in src/db/: no other module imports drizzle-orm or builds a query.',
+      comment: 'All SQL is in src/db/: no other module imports drizzle-orm or builds a query. Raw D1 calls (prepare, batch, exec with SQL) are calls, not imports: test/node/dependency-rules.test.ts scans for them.',
       from: { pathNot: '^src/db/' },
       to: { path: '(^|/)node_modules/drizzle-orm/' },
     },

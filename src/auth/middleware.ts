@@ -9,7 +9,7 @@ import { auditLedger } from '../compliance/audit-log';
 import { recordDeniedAuth } from '../compliance/denied-auth';
 import { audit, type AppContext, type AppEnv } from '../context';
 import { authenticate, Unauthenticated, type Credentials } from './authenticate';
-import { decideRecordingAccess, type Access, type AccessOptions } from './permissions';
+import { decideRecordingAccess, type Access, type Decision, type AccessOptions } from './permissions';
 import type { Principal, Role } from './principal';
 import type { RecordingRow } from '../db/recordings';
 
@@ -51,6 +51,16 @@ export async function requireRole(c: AppContext, roles: readonly Role[], action:
     throw new AppError('forbidden', `This action needs the ${roles.join(' or ')} role`);
   }
   return principal;
+}
+
+/**
+ * Go on when `decision` (a rule of src/auth/permissions.ts) allows; otherwise audit the denial as
+ * `event` with the rule's reason and answer its error.
+ */
+export async function enforce<D extends Decision>(c: AppContext, decision: D, event: { action: string; recordingId?: string; subjectUserId?: string }): Promise<Extract<D, { allowed: true }>> {
+  if (decision.allowed) return decision as Extract<D, { allowed: true }>;
+  await audit(c, { ...event, outcome: 'denied', details: { reason: decision.reason } });
+  throw decision.error;
 }
 
 /** Load the recording for `access` by the caller of this request, or throw 404/403 (audited as `action`). */

@@ -9,7 +9,8 @@
  * already unreadable; (3) each tombstone's objects (original, renditions, unredacted originals a
  * redaction kept, strays under its prefix) are deleted and checked gone with `head`, then its rows
  * (renditions, transcript, grants, redaction originals) go; (4) the user's other transcripts, the
- * grants they hold and their consent row go.
+ * grants they hold and their consent row go. `eraseSubjectOnRequest` is that erasure as the
+ * endpoint asks for it: audited, and announced as the `gdpr.erased` webhook.
  */
 import type { Config } from '../config';
 import type { Database } from '../db/client';
@@ -33,7 +34,10 @@ import { getConsent, type ConsentState } from '../db/consents';
 import { grantsHeldBy, grantsOnRecordingsOf, revokeGrantsHeldBy, type Grant } from '../db/permissions';
 import { findRecording, listRenditions, type RecordingRow } from '../db/recordings';
 import { findRetainedTranscriptRecording } from '../db/transcripts';
+import { describeError, type Logger } from '../observability/logger';
+import type { AuditInput } from './audit-log';
 import { destroyUnheldOriginals } from './legal-hold';
+import { emitEvent } from './webhooks';
 import { deleteRecording } from '../recordings/delete';
 import { toRecordingJson } from '../recordings/json';
 import { signPlaybackUrl } from '../recordings/playback-url';
@@ -234,6 +238,64 @@ async function eraseRecording(store: BlobStore, db: Database, row: RecordingRow)
   const checked = await Promise.all(others.map(async (key) => ({ key, goneFromStorage: (await store.head(key)) === null })));
   if (checked.some((o) => !o.goneFromStorage)) throw new Error(`storage still holds an object of ${row.id} after erasure`);
   return { recordingId: row.id, objects: [...report.objects, ...checked] };
+}
+
+/** Audit details name at most this many recording ids; the count is always there. */
+const AUDITED_IDS = 500;
+
+export interface ErasureRequestDeps {
+  db: Database;
+  store: BlobStore;
+  config: Pick<Config, 'WEBHOOK_URL'>;
+  webhookQueue: Queue;
+  log: Logger;
+  /** The caller's audit log (the request's events). */
+  audit: (event: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>) => Promise<void>;
+}
+
+/**
+ * `DELETE /gdpr/data`: erase `userId` (`eraseSubject`), audited as `gdpr.erased` (a failure too,
+ * marked resumable: running it again finishes it), then announced as the `gdpr.erased` webhook.
+ */
+export async function eraseSubjectOnRequest(deps: ErasureRequestDeps, userId: string): Promise<ErasureReport> {
+  let report: ErasureReport;
+  try {
+    report = await eraseSubject(deps, userId);
+  } catch (error) {
+    await deps.audit({ action: 'gdpr.erased', outcome: 'failure', subjectUserId: userId, details: { ...describeError(error), resumable: true } });
+    throw error;
+  }
+  const v = report.verification;
+  await deps.audit({
+    action: 'gdpr.erased',
+    outcome: 'success',
+    subjectUserId: userId,
+    details: {
+      deleted: report.deletedRecordings.length,
+      deletedIds: report.deletedRecordings.slice(0, AUDITED_IDS),
+      retained: report.retainedRecordings,
+      objectsDeleted: v.objects.length,
+      allObjectsGone: v.allObjectsGone,
+      keyDestroyed: v.keyDestroyed,
+      keyRetainedReason: v.keyRetainedReason,
+      transcriptsDeleted: v.transcriptsDeleted,
+      grantsRevoked: v.grantsRevoked,
+      consentDeleted: v.consentDeleted,
+    },
+  });
+  try {
+    await emitEvent({ queue: deps.webhookQueue, config: deps.config }, 'gdpr.erased', {
+      userId,
+      erasedAt: report.erasedAt,
+      deletedRecordings: report.deletedRecordings,
+      retainedRecordings: report.retainedRecordings,
+      keyDestroyed: v.keyDestroyed,
+    });
+  } catch (error) {
+    // The erasure is done and audited; failing the request now would only make the caller erase again.
+    deps.log.error('gdpr.erased webhook could not be queued', { userId, ...describeError(error) });
+  }
+  return report;
 }
 
 function outlivingCopies(now: Date, provider: BlobStore['provider'], keyKept: boolean): ErasureReport['outlives'] {

@@ -4,14 +4,19 @@
  * it, when and why, and who released it and when; the `legalHold` flag on the recording is what
  * every deletion path checks. Flag and history change together in one D1 transaction, and only
  * from a live row, so a hold and a deletion racing each other cannot both win. A hold also keeps
- * the unredacted originals of redactions (media/redact.ts); releasing it destroys them.
+ * the unredacted originals of redactions (media/redact.ts); releasing it destroys them. Placing or
+ * releasing a hold is audited, and a change is announced as the `recording.legal_hold` webhook.
  */
+import type { Config } from '../config';
 import type { Database } from '../db/client';
 import { closeLegalHold, insertLegalHold, listLegalHolds, type LegalHoldRow } from '../db/lifecycle';
 import { findRecording, type RecordingRow } from '../db/recordings';
 import { forgetUnheldOriginals } from '../db/redactions';
 import { notFound } from '../errors';
+import { describeError, type Logger } from '../observability/logger';
 import type { BlobStore } from '../storage/blob-store';
+import type { AuditInput } from './audit-log';
+import { emitEvent } from './webhooks';
 
 export interface LegalHoldChange {
   row: RecordingRow;
@@ -25,20 +30,56 @@ async function current(db: Database, id: string): Promise<RecordingRow> {
   return row;
 }
 
-/** Place a hold. On a held recording this changes nothing: the open hold and its reason stay. */
-export async function placeLegalHold(db: Database, recordingId: string, by: string, reason: string | null, now: Date): Promise<LegalHoldChange> {
-  const changed = await insertLegalHold(db, { id: crypto.randomUUID(), recordingId, reason, placedBy: by, placedAt: now.toISOString() });
-  return { row: await current(db, recordingId), changed };
+export interface LegalHoldDeps {
+  db: Database;
+  store: BlobStore;
+  config: Pick<Config, 'WEBHOOK_URL'>;
+  webhookQueue: Queue;
+  log: Logger;
+  /** The caller's audit log (the request's events). */
+  audit: (event: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>) => Promise<void>;
+}
+
+/** Who acts, and on which recording (its owner is the audit event's subject). */
+export interface HoldRequest {
+  recording: Pick<RecordingRow, 'id' | 'userId'>;
+  by: string;
+  now: Date;
 }
 
 /**
- * Release the hold. On a recording not held this changes nothing. What the hold alone kept is
- * destroyed now: the unredacted originals of redactions made while it was held.
+ * Place a hold, audited as `recording.legal_hold`. On a held recording this changes nothing: the
+ * open hold and its reason stay, and no webhook is sent.
  */
-export async function releaseLegalHold(deps: { db: Database; store: BlobStore }, recordingId: string, by: string, now: Date): Promise<LegalHoldChange> {
-  const changed = await closeLegalHold(deps.db, recordingId, by, now.toISOString());
-  if (changed) await destroyUnheldOriginals(deps, recordingId);
-  return { row: await current(deps.db, recordingId), changed };
+export async function placeLegalHold(deps: LegalHoldDeps, { recording, by, now }: HoldRequest, reason: string | null): Promise<LegalHoldChange> {
+  const changed = await insertLegalHold(deps.db, { id: crypto.randomUUID(), recordingId: recording.id, reason, placedBy: by, placedAt: now.toISOString() });
+  const change = { row: await current(deps.db, recording.id), changed };
+  await deps.audit({ action: 'recording.legal_hold', recordingId: recording.id, subjectUserId: recording.userId, outcome: 'success', details: { reason, changed } });
+  if (changed) await announce(deps, change.row, reason, by);
+  return change;
+}
+
+/**
+ * Release the hold, audited as `recording.legal_hold_release`. On a recording not held this
+ * changes nothing. What the hold alone kept is destroyed now: the unredacted originals of
+ * redactions made while it was held.
+ */
+export async function releaseLegalHold(deps: LegalHoldDeps, { recording, by, now }: HoldRequest): Promise<LegalHoldChange> {
+  const changed = await closeLegalHold(deps.db, recording.id, by, now.toISOString());
+  if (changed) await destroyUnheldOriginals(deps, recording.id);
+  const change = { row: await current(deps.db, recording.id), changed };
+  await deps.audit({ action: 'recording.legal_hold_release', recordingId: recording.id, subjectUserId: recording.userId, outcome: 'success', details: { changed } });
+  if (changed) await announce(deps, change.row, null, by);
+  return change;
+}
+
+/** `recording.legal_hold` for a hold placed or released. The change is done and audited: a Queue failure is logged, not the caller's problem. */
+async function announce(deps: LegalHoldDeps, row: RecordingRow, reason: string | null, by: string): Promise<void> {
+  try {
+    await emitEvent({ queue: deps.webhookQueue, config: deps.config }, 'recording.legal_hold', { recordingId: row.id, userId: row.userId, legalHold: row.legalHold, reason, by });
+  } catch (error) {
+    deps.log.error('recording.legal_hold webhook could not be queued', { recordingId: row.id, ...describeError(error) });
+  }
 }
 
 /**

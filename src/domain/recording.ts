@@ -8,6 +8,8 @@ import { z } from '@hono/zod-openapi';
 const FORMATS = ['wav', 'webm', 'ogg', 'mp3', 'm4a', 'flac'] as const;
 export const STATUSES = ['recording', 'processing', 'ready', 'failed'] as const;
 const TIERS = ['hot', 'cool', 'cold', 'archive'] as const;
+/** Where an object is kept, warmest first: the recording's `storageTier`, which every storage provider maps to its classes. */
+export type StorageTier = (typeof TIERS)[number];
 
 export const RecordingSchema = z
   .object({

@@ -4,8 +4,12 @@
  * nothing is changed and nothing in storage is touched (409). Then unredacted originals, the
  * original and every rendition are deleted from storage and verified gone, then the rows. A
  * failure midway leaves a tombstone that a retry completes; never a row that claims bytes that
- * are gone.
+ * are gone. `deleteRecordingOnRequest` is the same deletion asked for by a caller: audited and
+ * announced to the webhooks; retention and GDPR erasure audit and announce their own way.
  */
+import type { AuditInput } from '../compliance/audit-log';
+import { emitEvent } from '../compliance/webhooks';
+import type { Config } from '../config';
 import type { Database } from '../db/client';
 import { findRecording, listRenditions, purgeRecordingRows, tombstoneUnheldRecording, type RecordingRow } from '../db/recordings';
 import { AppError, notFound } from '../errors';
@@ -32,4 +36,28 @@ export async function deleteRecording(deps: { db: Database; store: BlobStore }, 
   if (objects.some((o) => !o.goneFromStorage)) throw new Error(`storage still holds an object of ${row.id} after delete`);
   await purgeRecordingRows(deps.db, [row.id]);
   return { recordingId: row.id, objects };
+}
+
+export interface DeleteRequestDeps {
+  db: Database;
+  store: BlobStore;
+  config: Pick<Config, 'WEBHOOK_URL'>;
+  webhookQueue: Queue;
+  /** The caller's audit log (the request's events). */
+  audit: (event: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>) => Promise<void>;
+}
+
+/**
+ * DELETE of `row` by a caller who may change it: deleted as above, `recording.delete` audited (a
+ * legal hold as the denial's reason: the hold is decided by the conditional tombstone, not by the
+ * row the caller read, so a hold placed in between wins), then `recording.deleted` to the webhooks.
+ */
+export async function deleteRecordingOnRequest(deps: DeleteRequestDeps, row: RecordingRow): Promise<DeletionReport> {
+  const report = await deleteRecording(deps, row).catch(async (error: unknown) => {
+    if (error instanceof AppError && error.code === 'legal_hold') await deps.audit({ action: 'recording.delete', recordingId: row.id, outcome: 'denied', details: { reason: 'legal hold' } });
+    throw error;
+  });
+  await deps.audit({ action: 'recording.delete', recordingId: row.id, subjectUserId: row.userId, outcome: 'success', details: { objects: report.objects.length } });
+  await emitEvent({ queue: deps.webhookQueue, config: deps.config }, 'recording.deleted', { recordingId: row.id, userId: row.userId });
+  return report;
 }

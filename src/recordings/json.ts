@@ -1,5 +1,6 @@
 /** The contract's Recording JSON from a row (and its renditions). */
-import type { RecordingRow, RenditionRow } from '../db/recordings';
+import type { Database } from '../db/client';
+import { listRenditions, type RecordingRow, type RenditionRow } from '../db/recordings';
 import type { RecordingJson } from '../domain/recording';
 
 export function toRecordingJson(row: RecordingRow, renditions: RenditionRow[] = []): RecordingJson {
@@ -25,4 +26,9 @@ export function toRecordingJson(row: RecordingRow, renditions: RenditionRow[] = 
     renditions: renditions.map((r) => r.quality),
     createdAt: row.createdAt,
   };
+}
+
+/** The Recording JSON of `row` with the renditions stored so far (`GET /recordings/{id}` and the lifecycle routes). */
+export async function describeRecording(db: Database, row: RecordingRow): Promise<RecordingJson> {
+  return toRecordingJson(row, await listRenditions(db, row.id));
 }

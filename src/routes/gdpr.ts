@@ -1,12 +1,11 @@
 /** GDPR: export, erasure and consent for the caller (admins act for any `userId`). */
 import { createRoute, z } from '@hono/zod-openapi';
-import type { Principal } from '../auth/principal';
-import { eraseSubject, EXPORT_URL_TTL_SECONDS, exportSubject } from '../compliance/gdpr';
-import { emitEvent } from '../compliance/webhooks';
+import { enforce } from '../auth/middleware';
+import { decideGdprSubject } from '../auth/permissions';
+import { changeConsent, readConsent } from '../compliance/consent';
+import { eraseSubjectOnRequest, EXPORT_URL_TTL_SECONDS, exportSubject } from '../compliance/gdpr';
 import { audit, type AppContext } from '../context';
-import { getConsent, putConsent } from '../db/consents';
 import { AppError } from '../errors';
-import { describeError } from '../observability/logger';
 import { createBlobStore } from '../storage/select';
 import { RecordingSchema } from '../domain/recording';
 import { authErrors, errorResponses, json, security } from './schemas';
@@ -101,22 +100,11 @@ const ErasureSchema = z
   })
   .openapi('GdprErasure');
 
-/** Audit details name at most this many recording ids; the count is always there. */
-const AUDITED_IDS = 500;
-
-/** The data subject: the caller, or `?userId=` for admins (others get 403, audited). */
-export async function resolveSubject(c: AppContext, requested: string | undefined, action: string): Promise<string> {
-  const principal: Principal = c.get('principal');
+/** The data subject (src/auth/permissions.ts `decideGdprSubject`): the caller, or `?userId=` for admins (others get 403, audited). */
+async function resolveSubject(c: AppContext, requested: string | undefined, action: string): Promise<string> {
   if (!c.get('config').GDPR_ENABLED) throw new AppError('not_found', 'GDPR endpoints are disabled');
-  if (requested === undefined || requested === principal.id) {
-    if (principal.kind === 'service' && requested === undefined) throw new AppError('invalid_request', 'userId: is required for a service caller');
-    return principal.id;
-  }
-  if (principal.role !== 'admin') {
-    await audit(c, { action, outcome: 'denied', subjectUserId: requested, details: { reason: 'not admin' } });
-    throw new AppError('forbidden', "Only admins may act on another user's data");
-  }
-  return requested;
+  const subject = await enforce(c, decideGdprSubject(c.get('principal'), requested), { action, subjectUserId: requested });
+  return subject.userId;
 }
 
 export const gdprRoutes = createRouter();
@@ -125,7 +113,7 @@ gdprRoutes.openapi(
   createRoute({ method: 'get', path: '/gdpr/consent', tags: ['gdpr'], summary: 'Consent state', security, request: { query: SubjectQuery }, responses: { 200: json(ConsentSchema, 'Consent'), ...authErrors } }),
   async (c) => {
     const userId = await resolveSubject(c, c.req.valid('query').userId, 'gdpr.consent.read');
-    const state = await getConsent(c.get('db'), userId);
+    const state = await readConsent(c.get('db'), userId);
     await audit(c, { action: 'gdpr.consent.read', outcome: 'success', subjectUserId: userId });
     return c.json(state, 200);
   },
@@ -143,10 +131,9 @@ gdprRoutes.openapi(
   }),
   async (c) => {
     const userId = await resolveSubject(c, c.req.valid('query').userId, 'gdpr.consent.update');
-    const before = await getConsent(c.get('db'), userId);
-    const state = await putConsent(c.get('db'), userId, c.req.valid('json'));
-    await audit(c, { action: 'gdpr.consent.update', outcome: 'success', subjectUserId: userId, details: { before: before.consents, after: state.consents } });
-    return c.json(state, 200);
+    const { before, after } = await changeConsent(c.get('db'), userId, c.req.valid('json'));
+    await audit(c, { action: 'gdpr.consent.update', outcome: 'success', subjectUserId: userId, details: { before: before.consents, after: after.consents } });
+    return c.json(after, 200);
   },
 );
 
@@ -189,43 +176,10 @@ gdprRoutes.openapi(
   async (c) => {
     const userId = await resolveSubject(c, c.req.valid('query').userId, 'gdpr.erased');
     const config = c.get('config');
-    let report;
-    try {
-      report = await eraseSubject({ db: c.get('db'), store: createBlobStore(c.env, config) }, userId);
-    } catch (error) {
-      await audit(c, { action: 'gdpr.erased', outcome: 'failure', subjectUserId: userId, details: { ...describeError(error), resumable: true } });
-      throw error;
-    }
-    const v = report.verification;
-    await audit(c, {
-      action: 'gdpr.erased',
-      outcome: 'success',
-      subjectUserId: userId,
-      details: {
-        deleted: report.deletedRecordings.length,
-        deletedIds: report.deletedRecordings.slice(0, AUDITED_IDS),
-        retained: report.retainedRecordings,
-        objectsDeleted: v.objects.length,
-        allObjectsGone: v.allObjectsGone,
-        keyDestroyed: v.keyDestroyed,
-        keyRetainedReason: v.keyRetainedReason,
-        transcriptsDeleted: v.transcriptsDeleted,
-        grantsRevoked: v.grantsRevoked,
-        consentDeleted: v.consentDeleted,
-      },
-    });
-    try {
-      await emitEvent({ queue: c.env.WEBHOOK_QUEUE, config }, 'gdpr.erased', {
-        userId,
-        erasedAt: report.erasedAt,
-        deletedRecordings: report.deletedRecordings,
-        retainedRecordings: report.retainedRecordings,
-        keyDestroyed: v.keyDestroyed,
-      });
-    } catch (error) {
-      // The erasure is done and audited; failing the request now would only make the caller erase again.
-      c.get('log').error('gdpr.erased webhook could not be queued', { userId, ...describeError(error) });
-    }
+    const report = await eraseSubjectOnRequest(
+      { db: c.get('db'), store: createBlobStore(c.env, config), config, webhookQueue: c.env.WEBHOOK_QUEUE, log: c.get('log'), audit: (event) => audit(c, event) },
+      userId,
+    );
     return c.json(report, 200);
   },
 );

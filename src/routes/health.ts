@@ -9,10 +9,10 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { hasCredentials } from '../auth/authenticate';
 import { authenticateRequest, requestCredentials, requireAuth, requireRole } from '../auth/middleware';
 import type { AppEnv } from '../context';
-import { countRecordingsByStatusAndTier } from '../db/recordings';
 import { AppError } from '../errors';
 import { checkHealth } from '../observability/health';
-import { fleetTotals, flushMetrics, renderPrometheus, type Gauge } from '../observability/metrics';
+import { fleetTotals, flushMetrics, renderPrometheus } from '../observability/metrics';
+import { recordingGauges } from '../observability/recording-gauges';
 import { errorResponses, security } from './schemas';
 import { createRouter } from './router';
 
@@ -70,14 +70,7 @@ healthRoutes.openapi(
   async (c) => {
     if (!c.get('config').PROMETHEUS_ENABLED) throw new AppError('not_found', 'Metrics are disabled');
     await requireRole(c, ['admin'], 'metrics.read');
-    const rows = await countRecordingsByStatusAndTier(c.get('db'));
-    const gauges: Gauge[] = [
-      {
-        name: 'recordings',
-        help: 'Recordings by status and storage tier',
-        samples: rows.map((r) => ({ labels: { status: r.status, tier: r.tier }, value: Number(r.n) })),
-      },
-    ];
+    const gauges = await recordingGauges(c.get('db'));
     // This isolate's own increments first, so that a scrape right after a request sees it.
     await flushMetrics(c.env.FLEET_METRICS);
     return c.text(renderPrometheus(await fleetTotals(c.env.FLEET_METRICS), gauges), 200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });

@@ -3,24 +3,20 @@
  * The work is done by compliance/tiering.ts and compliance/legal-hold.ts, which the cron shares.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { loadRecordingFor } from '../auth/middleware';
+import { enforce, loadRecordingFor } from '../auth/middleware';
+import { mayReadLegalHoldHistory } from '../auth/permissions';
 import { audit, type AppContext } from '../context';
-import { legalHoldHistory, placeLegalHold, releaseLegalHold } from '../compliance/legal-hold';
+import { legalHoldHistory, placeLegalHold, releaseLegalHold, type LegalHoldDeps } from '../compliance/legal-hold';
 import { archiveRecording, restoreRecording } from '../compliance/tiering';
-import { emitEvent } from '../compliance/webhooks';
-import { listRenditions, type RecordingRow } from '../db/recordings';
 import { AppError } from '../errors';
 import { enqueueProcessing } from '../domain/media-jobs';
-import { describeError } from '../observability/logger';
-import { toRecordingJson } from '../recordings/json';
+import { describeRecording } from '../recordings/json';
 import { createBlobStore } from '../storage/select';
 import { RecordingSchema } from '../domain/recording';
 import { authErrors, errorResponses, IdParams, json, security } from './schemas';
 import { createRouter } from './router';
 
 export const lifecycleRoutes = createRouter();
-
-const recordingJson = async (c: AppContext, row: RecordingRow) => toRecordingJson(row, await listRenditions(c.get('db'), row.id));
 
 /** A restore queues the processing that an archived recording deferred. */
 const tierDeps = (c: AppContext) => ({
@@ -29,20 +25,11 @@ const tierDeps = (c: AppContext) => ({
   resumeProcessing: (recordingId: string) => enqueueProcessing(c.env.MEDIA_QUEUE, recordingId),
 });
 
-/** `recording.legal_hold` for a hold placed or released. The change is done and audited; a Queue failure is logged, not the caller's problem. */
-async function emitLegalHold(c: AppContext, row: RecordingRow, reason: string | null) {
-  try {
-    await emitEvent({ queue: c.env.WEBHOOK_QUEUE, config: c.get('config') }, 'recording.legal_hold', {
-      recordingId: row.id,
-      userId: row.userId,
-      legalHold: row.legalHold,
-      reason,
-      by: c.get('principal').id,
-    });
-  } catch (error) {
-    c.get('log').error('recording.legal_hold webhook could not be queued', { recordingId: row.id, ...describeError(error) });
-  }
-}
+/** Placing and releasing a hold audit and announce themselves (src/compliance/legal-hold.ts). */
+const holdDeps = (c: AppContext): LegalHoldDeps => {
+  const config = c.get('config');
+  return { db: c.get('db'), store: createBlobStore(c.env, config), config, webhookQueue: c.env.WEBHOOK_QUEUE, log: c.get('log'), audit: (event) => audit(c, event) };
+};
 
 /** A refusal by the service (409) is a denied attempt: audited, then rethrown. */
 async function auditRefusal<T>(c: AppContext, action: string, recordingId: string, work: () => Promise<T>): Promise<T> {
@@ -76,7 +63,7 @@ lifecycleRoutes.openapi(
     const deps = tierDeps(c);
     const archived = await auditRefusal(c, 'recording.archive', id, () => archiveRecording(deps, row, new Date()));
     await audit(c, { action: 'recording.archive', recordingId: id, subjectUserId: row.userId, outcome: 'success', details: { from: row.storageTier } });
-    return c.json(await recordingJson(c, archived), 200);
+    return c.json(await describeRecording(c.get('db'), archived), 200);
   },
 );
 
@@ -103,7 +90,7 @@ lifecycleRoutes.openapi(
     const deps = tierDeps(c);
     const outcome = await auditRefusal(c, 'recording.restore', id, () => restoreRecording(deps, row, c.get('principal').id, new Date()));
     await audit(c, { action: 'recording.restore', recordingId: id, subjectUserId: row.userId, outcome: 'success', details: { from: row.storageTier, pending: outcome.pending } });
-    const body = await recordingJson(c, outcome.row);
+    const body = await describeRecording(c.get('db'), outcome.row);
     return outcome.pending ? c.json(body, 202) : c.json(body, 200);
   },
 );
@@ -127,10 +114,8 @@ lifecycleRoutes.openapi(
     const { id } = c.req.valid('param');
     const { reason } = c.req.valid('json');
     const row = await loadRecordingFor(c, id, 'admin', 'recording.legal_hold');
-    const change = await placeLegalHold(c.get('db'), id, c.get('principal').id, reason ?? null, new Date());
-    await audit(c, { action: 'recording.legal_hold', recordingId: id, subjectUserId: row.userId, outcome: 'success', details: { reason: reason ?? null, changed: change.changed } });
-    if (change.changed) await emitLegalHold(c, change.row, reason ?? null);
-    return c.json(await recordingJson(c, change.row), 200);
+    const change = await placeLegalHold(holdDeps(c), { recording: row, by: c.get('principal').id, now: new Date() }, reason ?? null);
+    return c.json(await describeRecording(c.get('db'), change.row), 200);
   },
 );
 
@@ -149,10 +134,8 @@ lifecycleRoutes.openapi(
   async (c) => {
     const { id } = c.req.valid('param');
     const row = await loadRecordingFor(c, id, 'admin', 'recording.legal_hold_release');
-    const change = await releaseLegalHold({ db: c.get('db'), store: createBlobStore(c.env, c.get('config')) }, id, c.get('principal').id, new Date());
-    await audit(c, { action: 'recording.legal_hold_release', recordingId: id, subjectUserId: row.userId, outcome: 'success', details: { changed: change.changed } });
-    if (change.changed) await emitLegalHold(c, change.row, null);
-    return c.json(await recordingJson(c, change.row), 200);
+    const change = await releaseLegalHold(holdDeps(c), { recording: row, by: c.get('principal').id, now: new Date() });
+    return c.json(await describeRecording(c.get('db'), change.row), 200);
   },
 );
 
@@ -185,10 +168,7 @@ lifecycleRoutes.openapi(
   async (c) => {
     const { id } = c.req.valid('param');
     const row = await loadRecordingFor(c, id, 'metadata', 'recording.legal_hold_history');
-    if (c.get('principal').role === 'user') {
-      await audit(c, { action: 'recording.legal_hold_history', recordingId: id, outcome: 'denied', details: { reason: 'not admin or auditor' } });
-      throw new AppError('forbidden', 'Only admins and auditors may read the legal-hold history');
-    }
+    await enforce(c, mayReadLegalHoldHistory(c.get('principal')), { action: 'recording.legal_hold_history', recordingId: id });
     const holds = await legalHoldHistory(c.get('db'), id);
     await audit(c, { action: 'recording.legal_hold_history', recordingId: id, outcome: 'success' });
     return c.json({ recordingId: id, legalHold: row.legalHold, holds }, 200);

@@ -4,10 +4,10 @@
  * change grants (403); anyone else does not learn the recording exists (404). Every change is audited.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { loadRecordingFor } from '../auth/middleware';
-import { audit, type AppContext } from '../context';
-import { grantRead, listGrants, revokeGrant } from '../db/permissions';
-import { AppError } from '../errors';
+import { enforce, loadRecordingFor } from '../auth/middleware';
+import { mayListGrants } from '../auth/permissions';
+import { audit } from '../context';
+import { grantReadAccess, listRecordingGrants, revokeReadAccess } from '../recordings/grants';
 import { authErrors, errorResponses, IdParams, json, security } from './schemas';
 import { createRouter } from './router';
 
@@ -19,11 +19,6 @@ const GrantList = z
     grants: z.array(z.object({ userId: z.string(), permission: z.literal('read'), grantedBy: z.string(), grantedAt: z.string() })),
   })
   .openapi('PermissionGrants');
-
-async function grantList(c: AppContext, recordingId: string) {
-  const grants = await listGrants(c.get('db'), recordingId);
-  return { recordingId, grants: grants.map(({ userId, permission, grantedBy, grantedAt }) => ({ userId, permission, grantedBy, grantedAt })) };
-}
 
 export const permissionRoutes = createRouter();
 
@@ -41,12 +36,10 @@ permissionRoutes.openapi(
     const { id } = c.req.valid('param');
     const principal = c.get('principal');
     const row = await loadRecordingFor(c, id, 'metadata', 'recording.permission.list');
-    if (row.userId !== principal.id && principal.role !== 'admin' && principal.role !== 'auditor') {
-      await audit(c, { action: 'recording.permission.list', recordingId: id, outcome: 'denied', details: { reason: 'grantee' } });
-      throw new AppError('forbidden', 'Only the owner, admins and auditors may see who else can read this recording');
-    }
+    await enforce(c, mayListGrants(principal, row.userId), { action: 'recording.permission.list', recordingId: id });
+    const list = await listRecordingGrants(c.get('db'), id);
     await audit(c, { action: 'recording.permission.list', recordingId: id, subjectUserId: row.userId, outcome: 'success' });
-    return c.json(await grantList(c, id), 200);
+    return c.json(list, 200);
   },
 );
 
@@ -64,10 +57,9 @@ permissionRoutes.openapi(
     const { id } = c.req.valid('param');
     const { userId, permission } = c.req.valid('json');
     const row = await loadRecordingFor(c, id, 'change', 'recording.permission.grant');
-    if (userId === row.userId) throw new AppError('invalid_request', 'userId: is the owner of the recording, who can read it already');
-    const created = await grantRead(c.get('db'), id, userId, c.get('principal').id);
+    const { created, list } = await grantReadAccess(c.get('db'), row, userId, c.get('principal').id);
     await audit(c, { action: 'recording.permission.grant', recordingId: id, subjectUserId: userId, outcome: 'success', details: { permission, owner: row.userId, created } });
-    return c.json(await grantList(c, id), 200);
+    return c.json(list, 200);
   },
 );
 
@@ -85,8 +77,8 @@ permissionRoutes.openapi(
     const { id } = c.req.valid('param');
     const { userId } = c.req.valid('query');
     const row = await loadRecordingFor(c, id, 'change', 'recording.permission.revoke');
-    const existed = await revokeGrant(c.get('db'), id, userId);
+    const { existed, list } = await revokeReadAccess(c.get('db'), id, userId);
     await audit(c, { action: 'recording.permission.revoke', recordingId: id, subjectUserId: userId, outcome: 'success', details: { owner: row.userId, existed } });
-    return c.json(await grantList(c, id), 200);
+    return c.json(list, 200);
   },
 );

@@ -2,19 +2,19 @@
  * Recordings: upload, list, metadata, delete, download, Range streaming and signed playback URLs.
  */
 import { createRoute, z } from '@hono/zod-openapi';
-import { loadRecordingFor } from '../auth/middleware';
-import { emitEvent } from '../compliance/webhooks';
+import { enforce, loadRecordingFor } from '../auth/middleware';
+import { mayListRecordings } from '../auth/permissions';
 import { audit, auditAs, type AppContext } from '../context';
-import { listRecordings, listRenditions } from '../db/recordings';
 import { AppError } from '../errors';
 import { metrics } from '../observability/metrics';
-import { deleteRecording } from '../recordings/delete';
-import { toRecordingJson } from '../recordings/json';
+import { deleteRecordingOnRequest } from '../recordings/delete';
+import { describeRecording, toRecordingJson } from '../recordings/json';
+import { listRecordingPage } from '../recordings/list';
 import { issuePlaybackUrl, serveAudio, serveSignedPlayback, type AudioAnswer, type AuditEvent, type ServeDeps } from '../recordings/serve';
 import { uploadRecording, type UploadDeps } from '../recordings/upload';
 import { createBlobStore } from '../storage/select';
-import { queryTokens } from '../transcripts/search-index';
 import { RecordingSchema, STATUSES } from '../domain/recording';
+import { E164, IsoTime } from '../domain/schemas';
 import { authErrors, errorResponses, IdParams, json, security } from './schemas';
 import { createRouter } from './router';
 
@@ -22,10 +22,10 @@ export const recordingRoutes = createRouter();
 
 const ListQuery = z.object({
   callId: z.string().max(200).optional(),
-  phone: z.string().regex(/^\+[1-9]\d{1,14}$/, 'must be an E.164 phone number').optional(),
+  phone: E164.optional(),
   status: z.enum(STATUSES).optional(),
-  from: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' }).optional(),
-  to: z.iso.datetime({ offset: true, message: 'must be an ISO-8601 date-time' }).optional(),
+  from: IsoTime.optional(),
+  to: IsoTime.optional(),
   userId: z.string().max(256).optional(),
   limit: z.coerce.number().int().min(1, 'must be between 1 and 200').max(200, 'must be between 1 and 200').default(50),
   cursor: z.string().max(512).optional(),
@@ -92,19 +92,10 @@ recordingRoutes.openapi(
   async (c) => {
     const principal = c.get('principal');
     const q = c.req.valid('query');
-    const everyone = principal.role === 'admin' || principal.role === 'auditor';
-    if (q.userId && !everyone && q.userId !== principal.id) {
-      await audit(c, { action: 'recording.list', outcome: 'denied', subjectUserId: q.userId, details: { reason: 'not admin' } });
-      throw new AppError('forbidden', "Only admins and auditors may list another user's recordings");
-    }
-    if (q.q !== undefined && principal.role === 'auditor') {
-      await audit(c, { action: 'recording.list', outcome: 'denied', details: { reason: 'transcript search' } });
-      throw new AppError('forbidden', 'Auditors may not search transcripts: they are the calls’ content');
-    }
-    const transcriptTokens = q.q === undefined ? undefined : await queryTokens(c.get('config').MASTER_ENCRYPTION_KEY, q.q);
-    const { rows, nextCursor } = await listRecordings(c.get('db'), { ...q, transcriptTokens, visibleTo: everyone ? undefined : principal.id });
-    await audit(c, { action: 'recording.list', outcome: 'success', subjectUserId: q.userId ?? null, details: { count: rows.length, ...(q.q === undefined ? {} : { transcriptSearch: true }) } });
-    return c.json({ items: rows.map((r) => toRecordingJson(r)), nextCursor }, 200);
+    await enforce(c, mayListRecordings(principal, { userId: q.userId, transcriptSearch: q.q !== undefined }), { action: 'recording.list', subjectUserId: q.userId });
+    const page = await listRecordingPage({ db: c.get('db'), config: c.get('config') }, principal, q);
+    await audit(c, { action: 'recording.list', outcome: 'success', subjectUserId: q.userId ?? null, details: { count: page.items.length, ...(q.q === undefined ? {} : { transcriptSearch: true }) } });
+    return c.json(page, 200);
   },
 );
 
@@ -122,7 +113,7 @@ recordingRoutes.openapi(
     const { id } = c.req.valid('param');
     const row = await loadRecordingFor(c, id, 'metadata', 'recording.read');
     await audit(c, { action: 'recording.read', recordingId: id, outcome: 'success' });
-    return c.json(toRecordingJson(row, await listRenditions(c.get('db'), id)), 200);
+    return c.json(await describeRecording(c.get('db'), row), 200);
   },
 );
 
@@ -139,14 +130,8 @@ recordingRoutes.openapi(
   async (c) => {
     const { id } = c.req.valid('param');
     const row = await loadRecordingFor(c, id, 'change', 'recording.delete');
-    // The hold is decided by deleteRecording's conditional tombstone, not by the row read above: a
-    // hold placed in between wins, and is audited as the reason of the denial.
-    const report = await deleteRecording({ db: c.get('db'), store: createBlobStore(c.env, c.get('config')) }, row).catch(async (error: unknown) => {
-      if (error instanceof AppError && error.code === 'legal_hold') await audit(c, { action: 'recording.delete', recordingId: id, outcome: 'denied', details: { reason: 'legal hold' } });
-      throw error;
-    });
-    await audit(c, { action: 'recording.delete', recordingId: id, subjectUserId: row.userId, outcome: 'success', details: { objects: report.objects.length } });
-    await emitEvent({ queue: c.env.WEBHOOK_QUEUE, config: c.get('config') }, 'recording.deleted', { recordingId: id, userId: row.userId });
+    const config = c.get('config');
+    await deleteRecordingOnRequest({ db: c.get('db'), store: createBlobStore(c.env, config), config, webhookQueue: c.env.WEBHOOK_QUEUE, audit: (event) => audit(c, event) }, row);
     return c.body(null, 204);
   },
 );

@@ -2,7 +2,9 @@
  * The one storage interface. R2, S3 and Azure Blob each implement it; nothing outside storage/
  * knows which provider it runs on. Bodies are streams or bounded parts, never whole recordings.
  */
-export type StorageTier = 'hot' | 'cool' | 'cold' | 'archive';
+import type { StorageTier } from '../domain/recording';
+
+export type { StorageTier };
 
 export interface ByteRange {
   offset: number;

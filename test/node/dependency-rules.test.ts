@@ -1,11 +1,13 @@
 /**
  * The direction of dependencies (.dependency-cruiser.cjs, explained in docs/architecture.md):
  * dependency-cruiser walks src/ (the browser app in src/web/ included) and durable-objects/,
- * type-only imports included, and every import against the layers, every cycle and every
- * drizzle-orm import outside src/db/ fails this test with its path. The same rule file, run over
- * test/fixtures/dependency-rules (a miniature src/ with at least one violation per rule), must
- * report exactly those: proof that the check can fail.
+ * type-only imports included, and every import against the layers, every cycle, every route
+ * importing src/db/ and every drizzle-orm import outside src/db/ fails this test with its path.
+ * Raw D1 use outside src/db/ is a call, not an import, so a scan of the sources finds it. The same
+ * rule file and scan, run over test/fixtures/dependency-rules (a miniature src/ with at least one
+ * violation per rule), must report exactly those: proof that the checks can fail.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { cruise, type ICruiseResult, type IFlattenedRuleSet, type IViolation } from 'dependency-cruiser';
@@ -43,6 +45,39 @@ function violationLine(v: IViolation): string {
   return `${v.rule.name}: ${chain.join(' → ')}`;
 }
 
+/**
+ * Durable Objects' own SQLite storage (`ctx.storage.sql.exec`), not D1: it stays with its object
+ * (docs/architecture.md). Paths relative to the scanned root.
+ */
+const DURABLE_OBJECT_SQL = ['src/live/call-store.ts', 'src/live/registry.ts', 'src/compliance/audit-sequencer.ts', 'durable-objects/fleet-metrics.ts'];
+
+/**
+ * D1 used without src/db/: its statement API (`prepare`, `batch`), `exec` of SQL text (a regular
+ * expression's `exec` is not SQL), or a raw `D1Database` handle. One line per use: `path:line: what`.
+ */
+const RAW_D1 = [
+  { what: 'prepare', pattern: /\.prepare\(/g },
+  { what: 'batch', pattern: /\.batch\(/g },
+  { what: 'exec of SQL', pattern: /\.exec\(\s*[`'"]\s*(?:select|insert|update|delete|replace|create|drop|alter|pragma|with|begin)\b/gi },
+  { what: 'D1Database', pattern: /\bD1Database\b/g },
+];
+
+function rawD1Uses(baseDir: string, roots: string[]): string[] {
+  const found: string[] = [];
+  for (const root of roots) {
+    for (const entry of readdirSync(path.join(baseDir, root), { recursive: true, withFileTypes: true })) {
+      if (!entry.isFile() || !entry.name.endsWith('.ts')) continue;
+      const file = path.relative(baseDir, path.join(entry.parentPath, entry.name)).split(path.sep).join('/');
+      if (file.startsWith('src/db/') || file.startsWith('src/web/') || DURABLE_OBJECT_SQL.includes(file)) continue;
+      const text = readFileSync(path.join(baseDir, file), 'utf8');
+      for (const { what, pattern } of RAW_D1) {
+        for (const match of text.matchAll(pattern)) found.push(`${file}:${text.slice(0, match.index).split('\n').length}: ${what}`);
+      }
+    }
+  }
+  return found.sort();
+}
+
 describe('dependency direction', () => {
   it('src/ and durable-objects/ import only downwards, without cycles and without SQL outside src/db/', async () => {
     const found = await violationsIn(ROOT, ['src', 'durable-objects']);
@@ -60,6 +95,7 @@ describe('dependency direction', () => {
         'no-circular: src/media/decode.ts → src/media/encode.ts → src/media/decode.ts',
         'not-to-entry: src/live/entry-type.ts → src/index.ts',
         'not-to-unresolvable: src/recordings/missing.ts → ./does-not-exist',
+        'routes-not-to-db: src/routes/order-list.ts → src/db/orders.ts',
         'services-only-from-above: src/storage/blob.ts → src/recordings/orders.ts',
         'sql-only-in-db: src/media/encode.ts → drizzle-orm',
         'web-apart: src/web/app.ts → src/domain/shape.ts',
@@ -74,5 +110,21 @@ describe('dependency direction', () => {
     const found = await violationsIn(FIXTURE, ['src'], { tsPreCompilationDeps: false });
     expect(found.filter((line) => /^(no-circular|http-only-from-entry|not-to-entry):/.test(line))).toEqual([]);
     expect(found).toContain('compliance-not-to-media: src/compliance/retention.ts → src/media/encode.ts');
+  });
+
+  it('no module outside src/db/ uses D1 itself (Durable Objects keep their own SQLite)', () => {
+    expect(rawD1Uses(ROOT, ['src', 'durable-objects']), 'raw D1 outside src/db/').toEqual([]);
+  });
+
+  it('the raw-D1 scan reports each use in the fixture, and neither a regular expression’s exec nor a Durable Object’s SQLite', () => {
+    expect(rawD1Uses(FIXTURE, ['src'])).toEqual(
+      [
+        'src/media/raw-d1.ts:5: D1Database',
+        'src/media/raw-d1.ts:7: prepare',
+        'src/media/raw-d1.ts:8: batch',
+        'src/media/raw-d1.ts:8: prepare',
+        'src/media/raw-d1.ts:9: exec of SQL',
+      ].sort(),
+    );
   });
 });
