@@ -3,7 +3,8 @@
  * FFmpeg server's PocketSphinx): a sentence spoken by espeak-ng is uploaded, transcribed by the
  * queue, readable with times inside the audio and words of the sentence, announced by the
  * `recording.transcribed` webhook and found by `?q=`; a service's PUT wins over it; an owner who
- * refused transcription gets none.
+ * refused transcription gets none. The sentence is one PocketSphinx recognizes in part (bench/results.md:
+ * "the box was probably the ah to rot"), so the test can ask for a shared content word, not only "the".
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -19,14 +20,19 @@ import { TEST_SECRETS } from '../support/secrets';
 
 const exec = promisify(execFile);
 const API_KEY = TEST_SECRETS.API_KEYS.split(',')[0]!;
-const SENTENCE = 'Hello, this is a test of the call recorder. The meeting is at ten o clock.';
+const SENTENCE = 'The box was thrown beside the parked truck.';
 const words = (text: string) => new Set(text.toLowerCase().match(/[a-z']+/g) ?? []);
+/** Words that say nothing of what was heard: a transcript sharing only these with the sentence proves nothing. */
+const STOPWORDS = new Set(['the', 'was', 'and', 'are', 'you', 'for', 'but', 'not', 'his', 'her', 'its', 'our', 'had', 'has', 'have', 'with', 'this', 'that', 'from', 'were', 'they', 'them', 'what', 'when', 'who']);
+const contentWords = (text: string) => new Set([...words(text)].filter((w) => w.length >= 3 && !STOPWORDS.has(w)));
 
 interface Transcript {
   recordingId: string;
   language: string;
   text: string;
   segments: { start: number; end: number; speaker: string | null; text: string }[];
+  source: 'automatic' | 'service';
+  engine: string | null;
 }
 
 let service: Service;
@@ -89,14 +95,18 @@ afterAll(async () => {
 });
 
 describe('automatic transcription through wrangler dev', () => {
-  it('transcribes a spoken sentence: segments inside the audio, text sharing words with the sentence', async () => {
+  it('transcribes a spoken sentence: segments inside the audio, text sharing a content word with the sentence', async () => {
     state.recordingId = await upload('e2e-speaker', 'transcribed-call');
     const transcript = await waitFor('the transcript', async () => {
       const res = await api(`/recordings/${state.recordingId}/transcript`, { user: 'e2e-speaker' });
       return res.status === 200 ? ((await res.json()) as Transcript) : null;
+    }).catch(async (error: Error) => {
+      // What the queue did instead: the recording's audit events say.
+      const audit = (await (await api(`/audit?recordingId=${state.recordingId}`)).json()) as { items: { action: string; details: unknown }[] };
+      throw new Error(`${error.message}; audit: ${JSON.stringify(audit.items.map((e) => [e.action, e.details]))}`);
     });
     state.transcript = transcript;
-    expect(transcript).toMatchObject({ recordingId: state.recordingId, language: 'en' });
+    expect(transcript).toMatchObject({ recordingId: state.recordingId, language: 'en', source: 'automatic', engine: 'ffmpeg-pocketsphinx' });
     expect(transcript.segments.length).toBeGreaterThan(0);
     for (const segment of transcript.segments) {
       expect(segment.start).toBeGreaterThanOrEqual(0);
@@ -104,14 +114,14 @@ describe('automatic transcription through wrangler dev', () => {
       expect(segment.end).toBeLessThanOrEqual(speechSeconds + 0.05);
       expect(segment.speaker).toBeNull();
     }
-    const said = words(SENTENCE);
-    expect([...words(transcript.text)].filter((w) => said.has(w)).length).toBeGreaterThanOrEqual(2);
+    const said = contentWords(SENTENCE);
+    expect([...contentWords(transcript.text)].filter((w) => said.has(w)), `heard: ${transcript.text}`).not.toEqual([]);
   }, 240_000);
 
   it('announces it with a recording.transcribed webhook', async () => {
     expect(state.recordingId).not.toBe('');
     const event = await waitFor('the webhook', async () => webhooks.find((w) => w.type === 'recording.transcribed' && w.data.recordingId === state.recordingId) ?? null, 30_000);
-    expect(event.data).toMatchObject({ userId: 'e2e-speaker', engine: 'pocketsphinx', language: 'en' });
+    expect(event.data).toMatchObject({ userId: 'e2e-speaker', engine: 'ffmpeg-pocketsphinx', language: 'en' });
   });
 
   it('finds the recording by a word of its transcript, for its owner and not for someone else', async () => {
@@ -127,7 +137,7 @@ describe('automatic transcription through wrangler dev', () => {
     const body = { language: 'en', text: 'Corrected by the agent desk.', segments: [{ start: 0, end: 2, speaker: 'Agent', text: 'Corrected by the agent desk.' }] };
     const put = await api(`/recordings/${state.recordingId}/transcript`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     expect(put.status).toBe(200);
-    expect(await (await api(`/recordings/${state.recordingId}/transcript`)).json()).toEqual({ recordingId: state.recordingId, ...body });
+    expect(await (await api(`/recordings/${state.recordingId}/transcript`)).json()).toEqual({ recordingId: state.recordingId, ...body, source: 'service', engine: null });
     const found = await api('/recordings?q=corrected%20desk', { user: 'e2e-speaker' });
     expect(((await found.json()) as { items: { id: string }[] }).items.map((r) => r.id)).toEqual([state.recordingId]);
   });
@@ -137,11 +147,17 @@ describe('automatic transcription through wrangler dev', () => {
     expect(consent.status).toBe(200);
     const id = await upload('e2e-silent', 'untranscribed-call');
     await waitFor('processing', async () => ((await statusOf(id)) === 'ready' ? true : null));
-    // The consented recording above was transcribed within this time after it was ready.
-    await new Promise((r) => setTimeout(r, 8_000));
+    // The media job records its decision about the transcribe job in its `recording.processed`
+    // event, written after that decision: once it is there, the job that could have queued one is over.
+    const processed = await waitFor('the processed event', async () => {
+      const audit = (await (await api(`/audit?recordingId=${id}&action=recording.processed`)).json()) as { items: { details: { transcription?: string } | null }[] };
+      return audit.items[0] ?? null;
+    });
+    expect(processed.details?.transcription).toBe('no_consent');
     expect((await api(`/recordings/${id}/transcript`, { user: 'e2e-silent' })).status).toBe(404);
     const audit = (await (await api(`/audit?recordingId=${id}`)).json()) as { items: { action: string }[] };
-    expect(audit.items.map((e) => e.action)).not.toContain('transcript.automatic');
+    // Only this test's own read (a 404, audited): no transcription, no attempt, no retry, no deferral.
+    expect(audit.items.map((e) => e.action).filter((a) => a.startsWith('transcript.') && a !== 'transcript.read')).toEqual([]);
     expect(webhooks.some((w) => w.type === 'recording.transcribed' && w.data.recordingId === id)).toBe(false);
   }, 240_000);
 });
