@@ -74,7 +74,7 @@ async function seedChains(persist) {
         const shard = i % SHARDS;
         const head = heads[shard];
         const event = { id: randomUUID(), shard, seq: head.seq + 1, at: new Date(start + i).toISOString(), actor: `bench-user-${i % 1000}`, actorRole: 'user', action: 'recording.read', recordingId: RECORDING, subjectUserId: null, outcome: 'success', details: { i }, requestId: randomUUID() };
-        const hash = await chainHash(head.hash, event);
+        const hash = chainHash(head.hash, event);
         rows.push([event.id, shard, event.seq, event.at, event.actor, event.actorRole, event.action, event.recordingId, null, event.outcome, JSON.stringify(event.details), event.requestId, head.hash, hash]);
         heads[shard] = { seq: event.seq, hash };
       }
@@ -235,7 +235,7 @@ export async function run() {
       ),
     );
     out.push(
-      `D1 statements per audited request: 0 on the request path. The request waits for one Durable Object RPC that stores its event in the shard sequencer's SQLite (so nothing is lost if the isolate dies after answering); the sequencer then writes a batch of b events as ⌈b/7⌉ multi-row INSERTs in one D1 batch (one round trip), so at most 1 statement per event and 1/7 under load. The CPU column is the CPU time (user + system, from /proc) of the service's workerd processes over a run divided by its requests, the sequencers' trailing chaining and D1 writes included: on a shared machine it is steadier than req/s. Seeding (migrations, then ${EVENTS.toLocaleString('en')} chained events written straight into the local D1 file with node:sqlite) took ${seedSeconds.toFixed(0)} s and is not part of any figure. Both services and the load generator share the machine's cores, so these are local, CPU-bound numbers.\n`,
+      `D1 statements per audited request: 0 on the request path. The request waits for the Durable Object RPC that stores its event in the shard sequencer's SQLite (so nothing is lost if the isolate dies after answering), one RPC shared by the isolate's requests of the moment (one SQLite statement per RPC); the sequencer then writes a batch of b events as ⌈b/7⌉ multi-row INSERTs in one D1 batch (one round trip), so at most 1 statement per event and 1/7 under load. The CPU column is the CPU time (user + system, from /proc) of the service's workerd processes over a run divided by its requests, the sequencers' trailing chaining and D1 writes included: on a shared machine it is steadier than req/s. Seeding (migrations, then ${EVENTS.toLocaleString('en')} chained events written straight into the local D1 file with node:sqlite) took ${seedSeconds.toFixed(0)} s and is not part of any figure. Both services and the load generator share the machine's cores, so these are local, CPU-bound numbers.\n`,
     );
   } finally {
     await on.stop();
@@ -246,4 +246,12 @@ export async function run() {
   return out.join('\n');
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) console.log(await run());
+const USAGE = `node bench/audit.mjs: audited vs unaudited reads, then verify over seeded events. Settings (environment):
+  BENCH_AUDIT_EVENTS   events seeded for the verify run (default 1000000; e.g. 200000 while iterating)
+  BENCH_AUDIT_RUNS     alternating runs per concurrency, medians taken (default 5)
+  BENCH_AUDIT_RUN_MS   length of one run in ms (default 2000)`;
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  if (process.argv.includes('--help')) console.log(USAGE);
+  else console.log(await run());
+}
