@@ -9,7 +9,8 @@ import { deriveHmacKey, hmacHex } from '../crypto/derive';
 import { hexToBytes } from '../encoding';
 import { AppError } from '../errors';
 
-export type Quality = 'original' | 'high' | 'low';
+/** What a stream or signed link serves: the original, or a rendition (`mp3` beyond the contract's three, for clients that need MP3). */
+export type Quality = 'original' | 'high' | 'low' | 'mp3';
 
 /** The query parameters of a signed link. */
 export interface PlaybackLink {
@@ -20,7 +21,7 @@ export interface PlaybackLink {
   sig: string;
 }
 
-const QUALITIES: readonly string[] = ['original', 'high', 'low'];
+const QUALITIES: readonly string[] = ['original', 'high', 'low', 'mp3'];
 const HOLDER_ROLES: readonly string[] = ['user', 'admin'];
 
 const message = (id: string, quality: Quality, exp: number, holder: { id: string; role: Role }) => `playback/v2\n${id}\n${quality}\n${exp}\n${holder.role}\n${holder.id}`;

@@ -78,12 +78,12 @@ export async function serveAudio(deps: ServeDeps, row: RecordingRow, request: Au
     plaintext = await openRange(deps, await dataKeyFor(deps, row), source, start, end);
   } catch (error) {
     if (error instanceof IntegrityError) {
-      await deps.audit({ action: 'recording.integrity_failure', recordingId: row.id, outcome: 'failure', details: { reason: error.reason, rendition: served } });
+      await deps.audit({ action: 'recording.integrity_failure', recordingId: row.id, subjectUserId: row.userId, outcome: 'failure', details: { reason: error.reason, rendition: served } });
       deps.log.error('stored audio failed its integrity check', { recordingId: row.id, reason: error.reason });
     }
     throw error;
   }
-  await deps.audit({ action: request.action, recordingId: row.id, outcome: 'success', details: { rendition: served, start, end } });
+  await deps.audit({ action: request.action, recordingId: row.id, subjectUserId: row.userId, outcome: 'success', details: { rendition: served, start, end } });
   metrics.downloadBytes.inc({ rendition: served }, length);
 
   const headers: Record<string, string> = {
@@ -112,7 +112,7 @@ export interface LinkHolder {
 export async function issuePlaybackUrl(deps: ServeDeps, row: RecordingRow, holder: LinkHolder, options: { quality: Quality; ttlSeconds: number; base: string }) {
   refuseUnservable(row);
   const signed = await signPlaybackUrl(deps.config.MASTER_ENCRYPTION_KEY, options.base, row.id, options.quality, options.ttlSeconds, holder);
-  await deps.audit({ action: 'recording.playback_url', recordingId: row.id, outcome: 'success', details: { quality: options.quality, expiresAt: signed.expiresAt } });
+  await deps.audit({ action: 'recording.playback_url', recordingId: row.id, subjectUserId: row.userId, outcome: 'success', details: { quality: options.quality, expiresAt: signed.expiresAt } });
   return { url: signed.url, expiresAt: signed.expiresAt };
 }
 

@@ -170,7 +170,7 @@ lifecycleRoutes.openapi(
     const row = await loadRecordingFor(c, id, 'metadata', 'recording.legal_hold_history');
     await enforce(c, mayReadLegalHoldHistory(c.get('principal')), { action: 'recording.legal_hold_history', recordingId: id });
     const holds = await legalHoldHistory(c.get('db'), id);
-    await audit(c, { action: 'recording.legal_hold_history', recordingId: id, outcome: 'success' });
+    await audit(c, { action: 'recording.legal_hold_history', recordingId: id, subjectUserId: row.userId, outcome: 'success' });
     return c.json({ recordingId: id, legalHold: row.legalHold, holds }, 200);
   },
 );

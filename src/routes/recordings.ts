@@ -32,7 +32,10 @@ const ListQuery = z.object({
   q: z.string().max(200).optional().openapi({ description: 'Words the transcript must all contain (any order, case-insensitive); not for auditors' }),
 });
 
-const Quality = z.enum(['original', 'high', 'low']).default('original');
+const Quality = z
+  .enum(['original', 'high', 'low', 'mp3'])
+  .default('original')
+  .openapi({ description: 'original (default), or a rendition once it exists (else the original; X-Rendition says which was served): high and low (Opus in WebM), mp3 (MP3, for clients that need it; beyond the contract)' });
 
 /** What the audio service needs from this request; `auditEvent` records as the caller unless told otherwise. */
 function serveDeps(c: AppContext, auditEvent: (event: AuditEvent) => Promise<unknown> = (event) => audit(c, event)): ServeDeps {
@@ -112,7 +115,7 @@ recordingRoutes.openapi(
   async (c) => {
     const { id } = c.req.valid('param');
     const row = await loadRecordingFor(c, id, 'metadata', 'recording.read');
-    await audit(c, { action: 'recording.read', recordingId: id, outcome: 'success' });
+    await audit(c, { action: 'recording.read', recordingId: id, subjectUserId: row.userId, outcome: 'success' });
     return c.json(await describeRecording(c.get('db'), row), 200);
   },
 );

@@ -46,10 +46,10 @@ transcriptRoutes.openapi(
     const recording = await loadRecordingFor(c, id, 'audio', 'transcript.read', { retainedTranscript: true });
     const transcript = await readTranscript(readDeps(c), recording);
     if (!transcript) {
-      await audit(c, { action: 'transcript.read', recordingId: id, outcome: 'failure', details: { reason: 'none' } });
+      await audit(c, { action: 'transcript.read', recordingId: id, subjectUserId: recording.userId, outcome: 'failure', details: { reason: 'none' } });
       throw new AppError('not_found', 'This recording has no transcript');
     }
-    await audit(c, { action: 'transcript.read', recordingId: id, outcome: 'success', details: { source: transcript.source } });
+    await audit(c, { action: 'transcript.read', recordingId: id, subjectUserId: recording.userId, outcome: 'success', details: { source: transcript.source } });
     return c.json(toJson(id, transcript), 200);
   },
 );

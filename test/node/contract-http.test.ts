@@ -5,91 +5,17 @@
  * gone, archive at once after upload (processing finishes, restore brings everything back), and
  * retention by the call's startTime through the cron that `wrangler dev --test-scheduled` exposes.
  */
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodedSeconds } from '../e2e/audio';
+import { API_KEY, bearer, contractClient, expectError, expectExactLength, rawGet } from '../e2e/http-client';
 import { startService, type Service } from '../e2e/service';
 import { sineWav } from '../support/audio';
-import { TEST_SECRETS } from '../support/secrets';
 
-const API_KEY = TEST_SECRETS.API_KEYS.split(',')[0]!;
 const OWNER = 'http-owner';
 const DAY = 86_400_000;
 
 let service: Service;
-
-interface Raw {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: Buffer;
-}
-
-/** One GET through Node's http client: the headers exactly as they came over the wire. */
-function rawGet(url: string, headers: Record<string, string> = {}): Promise<Raw> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: 'GET', headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-async function tokenFor(sub: string, role: 'user' | 'admin' | 'auditor' = 'user'): Promise<string> {
-  return new SignJWT({ role }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setIssuedAt().setExpirationTime('1h').sign(new TextEncoder().encode(TEST_SECRETS.JWT_SECRET));
-}
-
-const bearer = async (sub: string, role?: 'user' | 'admin' | 'auditor') => ({ authorization: `Bearer ${await tokenFor(sub, role)}` });
-const api = (path: string) => `${service.url}/api/v1${path}`;
-
-interface RecordingJson {
-  id: string;
-  status: string;
-  storageTier: string;
-  size: number;
-  renditions?: string[];
-  legalHold: boolean;
-}
-
-/** A raw WAV upload for `owner` (by the API key, which may name the owner). */
-async function upload(owner: string, bytes: Uint8Array, startTime = new Date().toISOString()): Promise<RecordingJson> {
-  const query = new URLSearchParams({ userId: owner, callId: `http-${crypto.randomUUID()}`, callerPhone: '+14155550100', receiverPhone: '+442071838750', startTime });
-  const res = await fetch(api(`/recordings?${query}`), { method: 'POST', headers: { 'x-api-key': API_KEY, 'content-type': 'audio/wav' }, body: bytes });
-  if (res.status !== 201) throw new Error(`upload answered ${res.status}: ${await res.text()}`);
-  return (await res.json()) as RecordingJson;
-}
-
-async function metadata(id: string): Promise<RecordingJson> {
-  return (await (await fetch(api(`/recordings/${id}`), { headers: { 'x-api-key': API_KEY } })).json()) as RecordingJson;
-}
-
-/** Polls until the media queue has made every rendition (usable in hooks, unlike expect.poll). */
-async function whenProcessed(id: string, timeoutMs = 90_000): Promise<RecordingJson> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const row = await metadata(id);
-    if (row.status === 'ready' && (row.renditions ?? []).length === 3) return row;
-    if (row.status === 'failed' || Date.now() > deadline) throw new Error(`recording ${id} was not processed: ${JSON.stringify(row)}`);
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-}
-
-/** What every audio response must carry on the wire, whatever the route. */
-function expectExactLength(res: Raw, what: string): void {
-  expect(res.headers['transfer-encoding'], what).toBeUndefined();
-  expect(res.headers['content-length'], what).toBe(String(res.body.length));
-  expect(res.headers['cache-control'], what).toBe('private, no-store');
-}
-
-async function signedUrl(id: string, who: Record<string, string>, quality = 'original'): Promise<string> {
-  const res = await fetch(api(`/recordings/${id}/playback-url?quality=${quality}`), { headers: who });
-  if (res.status !== 200) throw new Error(`playback-url answered ${res.status}: ${await res.text()}`);
-  return ((await res.json()) as { url: string }).url;
-}
+const { api, upload, whenProcessed, signedUrl } = contractClient(() => service.url);
 
 const wav = sineWav(3, 440, 16_000);
 
@@ -143,9 +69,9 @@ describe('audio over HTTP', () => {
     expect(outside.headers['content-range']).toBe(`bytes */${wav.length}`);
   });
 
-  it('renditions: high and low with their exact Content-Length, whole and ranged, decodable', async () => {
+  it('renditions: high, low and mp3 with their exact Content-Length, whole and ranged, decodable', async () => {
     const who = await bearer(OWNER);
-    for (const quality of ['high', 'low']) {
+    for (const quality of ['high', 'low', 'mp3']) {
       const whole = await rawGet(api(`/recordings/${id}/stream?quality=${quality}`), who);
       expect(whole.status, quality).toBe(200);
       expect(whole.headers['x-rendition']).toBe(quality);
@@ -171,6 +97,11 @@ describe('audio over HTTP', () => {
     expect(low.status).toBe(206);
     expect(low.headers['x-rendition']).toBe('low');
     expectExactLength(low, 'signed low 206');
+    const mp3 = await rawGet(await signedUrl(id, await bearer(OWNER), 'mp3'));
+    expect(mp3.status).toBe(200);
+    expect(mp3.headers['x-rendition']).toBe('mp3');
+    expect(mp3.headers['content-type']).toBe('audio/mpeg');
+    expectExactLength(mp3, 'signed mp3 200');
   });
 });
 
@@ -281,20 +212,6 @@ describe('retention counts from the call’s startTime, through the cron over HT
     expect(await auditActions(old.id)).toContain('recording.retention_delete');
   }, 150_000);
 });
-
-interface ErrorJson {
-  error: { code: string; message: string };
-}
-
-/** A request whose answer is checked against the contract's error shape. */
-async function expectError(res: Response, status: number, code: string): Promise<ErrorJson> {
-  expect(res.status, `${res.url} ${code}`).toBe(status);
-  expect(res.headers.get('content-type'), res.url).toMatch(/^application\/json/);
-  const body = (await res.json()) as ErrorJson;
-  expect(body.error.code, res.url).toBe(code);
-  expect(typeof body.error.message).toBe('string');
-  return body;
-}
 
 describe('every route of the contract, once, as a plain HTTP client', () => {
   const admin = { 'x-api-key': API_KEY };
