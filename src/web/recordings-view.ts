@@ -7,6 +7,9 @@ import { formatBytes, formatDateTime, formatDuration } from './format';
 import type { View } from './view';
 
 const PAGE_SIZE = 20;
+/** While a listed recording is still changing (a live call's size grows, processing ends), the page is re-read this often. */
+const REFRESH_MS = 5_000;
+const changing = (recording: Recording) => recording.status === 'recording' || recording.status === 'processing';
 
 /** `datetime-local` has no zone: read it as local time and send ISO-8601 with an offset. */
 const toIso = (local: string) => (local ? new Date(local).toISOString() : undefined);
@@ -55,18 +58,46 @@ export const recordingsView: View = (main, context) => {
   /** Cursors of the pages before the current one; the current page's cursor is the last. */
   const cursors: (string | undefined)[] = [undefined];
   let alive = true;
+  let refreshTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Only the newest load may render: a refresh still in flight when the filters change is dropped. */
+  let generation = 0;
+  /** Ids of the rows shown, in order: a refresh that finds the same rows updates their cells in place (focus stays). */
+  let shown: string[] = [];
 
-  const load = async () => {
-    results.setAttribute('aria-busy', 'true');
+  /** `refresh`: a background re-read of the same page, silent unless the rows themselves changed. */
+  const load = async (refresh = false) => {
+    clearTimeout(refreshTimer);
+    const mine = ++generation;
+    if (!refresh) results.setAttribute('aria-busy', 'true');
     try {
       const page = await context.api.listRecordings({ ...filters, limit: PAGE_SIZE, cursor: cursors[cursors.length - 1] });
-      if (!alive) return;
-      renderResults(page.items, page.nextCursor);
+      if (!alive || mine !== generation) return;
+      const ids = page.items.map((recording) => recording.id);
+      if (refresh && ids.join() === shown.join()) updateRows(page.items);
+      else renderResults(page.items, page.nextCursor);
+      shown = ids;
+      if (page.items.some(changing)) refreshTimer = setTimeout(() => void load(true), REFRESH_MS);
     } catch (error) {
-      if (!alive) return;
-      replace(results, h('h2', { id: 'results-heading' }, 'Results'), h('p', { class: 'notice error', role: 'alert' }, error instanceof Error ? error.message : String(error)));
+      if (!alive || mine !== generation) return;
+      // A failed background refresh keeps the rows on screen and tries again; a failed load says why.
+      if (refresh) refreshTimer = setTimeout(() => void load(true), REFRESH_MS);
+      else replace(results, h('h2', { id: 'results-heading' }, 'Results'), h('p', { class: 'notice error', role: 'alert' }, error instanceof Error ? error.message : String(error)));
     } finally {
-      results.setAttribute('aria-busy', 'false');
+      if (!refresh && mine === generation) results.setAttribute('aria-busy', 'false');
+    }
+  };
+
+  /** Duration, size and status of rows already shown, replaced cell by cell. */
+  const updateRows = (items: Recording[]) => {
+    for (const recording of items) {
+      const current = results.querySelector(`tr[data-recording-id="${recording.id}"]`);
+      if (!current) continue;
+      const fresh = row(recording);
+      for (const label of ['Duration', 'Size', 'Status']) {
+        const cell = current.querySelector(`td[data-label="${label}"]`);
+        const replacement = fresh.querySelector(`td[data-label="${label}"]`);
+        if (cell && replacement) cell.replaceChildren(...replacement.childNodes);
+      }
     }
   };
 
@@ -136,5 +167,6 @@ export const recordingsView: View = (main, context) => {
   void load();
   return () => {
     alive = false;
+    clearTimeout(refreshTimer);
   };
 };

@@ -12,9 +12,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { formatBytes } from '../../src/web/format';
 import { decodedSeconds, writeFakeMicrophoneWav } from '../e2e/audio';
 import { startDropProxy, type DropProxy } from '../e2e/drop-proxy';
 import { ROOT, startService, type Service } from '../e2e/service';
+import { tokenFor } from '../live/wrangler-dev';
 import { TEST_SECRETS } from '../support/secrets';
 
 const ARTIFACTS = path.join(ROOT, 'test/artifacts');
@@ -316,6 +319,58 @@ describe('web app in Chromium', () => {
     await expect.poll(() => rows.count()).toBeGreaterThanOrEqual(1);
     await screenshots('recordings');
   });
+
+  it('shows a live call started over the plain protocol as Recording, its size kept current without a reload', async () => {
+    const liveCallId = `web-e2e-live-${Date.now()}`;
+    const socket = new WebSocket(`${service.url.replace('http', 'ws')}/api/v1/recordings/live?callId=${liveCallId}`, { headers: { authorization: `Bearer ${await tokenFor(USER, 'admin')}` } });
+    const frames: { type: string; sequence?: number; recordingId?: string }[] = [];
+    socket.on('message', (data, isBinary) => {
+      if (!isBinary) frames.push(JSON.parse(String(data)) as { type: string; sequence?: number; recordingId?: string });
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve());
+      socket.once('error', reject);
+    });
+    const answered = (type: string, sequence?: number) =>
+      expect.poll(() => frames.some((f) => f.type === type && (sequence === undefined || f.sequence === sequence)), { timeout: 30_000 }).toBe(true);
+    const chunk = (sequence: number, size: number) => {
+      const frame = Buffer.alloc(4 + size, sequence + 1);
+      frame.writeUInt32BE(sequence, 0);
+      // WebM's magic opens the call: the service sniffs a call's first bytes.
+      if (sequence === 0) Buffer.from([0x1a, 0x45, 0xdf, 0xa3]).copy(frame, 4);
+      socket.send(frame);
+    };
+    try {
+      socket.send(JSON.stringify({ type: 'start', callId: liveCallId, format: 'webm', callerPhone: '+14155550123', receiverPhone: '+442071838750' }));
+      await answered('started');
+      const recordingId = frames.find((f) => f.type === 'started')!.recordingId!;
+      chunk(0, 2_000);
+      await answered('ack', 0);
+
+      await page.getByRole('link', { name: 'Recordings', exact: true }).click();
+      await page.getByLabel('Call id').fill(liveCallId);
+      await page.getByRole('button', { name: 'Apply filters' }).click();
+      const rows = page.locator('tr[data-recording-id]');
+      const row = page.locator(`tr[data-recording-id="${recordingId}"]`);
+      await expect.poll(() => rows.evaluateAll((found) => found.map((r) => r.getAttribute('data-recording-id'))), { timeout: 15_000 }).toEqual([recordingId]);
+      expect(await row.getByTestId('badge-status').textContent()).toBe('Recording');
+      const size = row.locator('td[data-label="Size"]');
+      await expect.poll(() => size.textContent(), { timeout: 15_000 }).toBe(formatBytes(2_000));
+
+      // More audio while the list stays open: the page re-reads it by itself (the row's size trails by ≤ 10 s, the list by 5 s).
+      chunk(1, 60_000);
+      await answered('ack', 1);
+      await expect.poll(() => size.textContent(), { timeout: 30_000 }).toBe(formatBytes(62_000));
+      expect(await row.getByTestId('badge-status').textContent()).toBe('Recording');
+
+      socket.send(JSON.stringify({ type: 'stop' }));
+      await answered('stopped');
+      await expect.poll(() => row.getByTestId('badge-status').textContent(), { timeout: 30_000 }).not.toBe('Recording');
+    } finally {
+      socket.close();
+      await page.getByRole('button', { name: 'Clear' }).click();
+    }
+  }, 120_000);
 
   it('finds the recording by words of its transcript from the list’s search box', async () => {
     needsRecording();
