@@ -67,6 +67,7 @@ export async function enforce<D extends Decision>(c: AppContext, decision: D, ev
 export async function loadRecordingFor(c: AppContext, id: string, access: Access, action: string, options: AccessOptions = {}): Promise<RecordingRow> {
   const decision = await decideRecordingAccess(c.get('db'), c.get('principal'), id, access, options);
   if (decision.allowed) return decision.row;
-  await audit(c, { action, recordingId: id, outcome: 'denied', details: { reason: decision.reason } });
+  // The owner is the subject of the attempt (so `GET /audit?userId=` shows it), even where the caller is told 404.
+  await audit(c, { action, recordingId: id, subjectUserId: decision.owner ?? null, outcome: 'denied', details: { reason: decision.reason } });
   throw decision.error;
 }

@@ -15,9 +15,10 @@ import { canReadAllMetadata, type Principal } from './principal';
 
 export type Access = 'metadata' | 'audio' | 'change' | 'admin';
 
-export type AccessDecision = { allowed: true; row: RecordingRow } | { allowed: false; error: AppError; reason: string };
+/** A refusal names the recording's owner when it exists (`owner`), for the audit log only: the caller never sees it. */
+export type AccessDecision = { allowed: true; row: RecordingRow } | { allowed: false; error: AppError; reason: string; owner?: string };
 
-const denied = (error: AppError, reason: string): AccessDecision => ({ allowed: false, error, reason });
+const denied = (error: AppError, reason: string, owner?: string): AccessDecision => ({ allowed: false, error, reason, owner });
 
 export interface AccessOptions {
   /**
@@ -35,11 +36,11 @@ export async function decideRecordingAccess(db: Database, principal: Pick<Princi
   if (principal.role === 'admin') return { allowed: true, row };
   if (principal.role === 'auditor') {
     if (access === 'metadata') return { allowed: true, row };
-    return denied(new AppError('forbidden', access === 'audio' ? 'Auditors may not access audio' : 'Auditors may not change recordings'), `auditor ${access}`);
+    return denied(new AppError('forbidden', access === 'audio' ? 'Auditors may not access audio' : 'Auditors may not change recordings'), `auditor ${access}`, row.userId);
   }
-  if (!owner && (row.deletedAt !== null || !(await hasReadGrant(db, id, principal.id)))) return denied(notFound(), 'not owner');
-  if (access === 'admin') return denied(new AppError('forbidden', 'Only admins may do this'), 'not admin');
-  if (!owner && access === 'change') return denied(new AppError('forbidden', 'A read grant does not allow changes'), 'grant is read-only');
+  if (!owner && (row.deletedAt !== null || !(await hasReadGrant(db, id, principal.id)))) return denied(notFound(), 'not owner', row.userId);
+  if (access === 'admin') return denied(new AppError('forbidden', 'Only admins may do this'), 'not admin', row.userId);
+  if (!owner && access === 'change') return denied(new AppError('forbidden', 'A read grant does not allow changes'), 'grant is read-only', row.userId);
   return { allowed: true, row };
 }
 

@@ -184,6 +184,9 @@ describe('an auditor', () => {
     await expect
       .poll(async () => (await auditItems(`recordingId=${id}`)).filter((e) => e.actor === 'http-auditor-writes' && e.outcome === 'denied').length, { timeout: 10_000 })
       .toBeGreaterThanOrEqual(attempts.length);
+    // And the owner's own log (userId: actor, or owner of the recording) shows them.
+    const ofOwner = await auditItems('userId=http-audited');
+    expect(ofOwner.filter((e) => e.actor === 'http-auditor-writes' && e.outcome === 'denied' && e.recordingId === id).length).toBeGreaterThanOrEqual(attempts.length);
   });
 });
 
