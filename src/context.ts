@@ -7,8 +7,10 @@ import type { Principal } from './auth/principal';
 import { auditLedger, currentAuditShard, deliverAudit, newAuditEvent, REQUEST_RETRY_DELAYS_MS, type AuditInput } from './compliance/audit-log';
 import type { Bindings, Config } from './config';
 import type { Database } from './db/client';
+import type { ChangeRequestDeps } from './compliance/change-request';
 import { AppError } from './errors';
 import { describeError, type Logger } from './observability/logger';
+import { createBlobStore } from './storage/select';
 
 // Re-exported for the modules that still import them from here (their owners move them to
 // src/db/client.ts and src/config.ts); new code imports them from there.
@@ -45,6 +47,12 @@ const requestShards = new WeakMap<AppContext, number>();
 export function audit(c: AppContext, event: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>): Promise<void> {
   const principal = c.get('principal') as Principal | undefined;
   return auditAs(c, { ...event, actor: principal?.id ?? 'anonymous', actorRole: principal?.role ?? null });
+}
+
+/** What a service that changes data for this request needs (src/compliance/change-request.ts): it audits and announces the change itself. */
+export function changeRequestDeps(c: AppContext): ChangeRequestDeps {
+  const config = c.get('config');
+  return { db: c.get('db'), store: createBlobStore(c.env, config), config, webhookQueue: c.env.WEBHOOK_QUEUE, log: c.get('log'), audit: (event) => audit(c, event) };
 }
 
 /** Like `audit`, for a request whose actor is not its principal (a signed link names its signer). */

@@ -34,8 +34,8 @@ import { getConsent, type ConsentState } from '../db/consents';
 import { grantsHeldBy, grantsOnRecordingsOf, revokeGrantsHeldBy, type Grant } from '../db/permissions';
 import { findRecording, listRenditions, type RecordingRow } from '../db/recordings';
 import { findRetainedTranscriptRecording } from '../db/transcripts';
-import { describeError, type Logger } from '../observability/logger';
-import type { AuditInput } from './audit-log';
+import { describeError } from '../observability/logger';
+import type { ChangeRequestDeps } from './change-request';
 import { destroyUnheldOriginals } from './legal-hold';
 import { emitEvent } from './webhooks';
 import { deleteRecording } from '../recordings/delete';
@@ -243,15 +243,7 @@ async function eraseRecording(store: BlobStore, db: Database, row: RecordingRow)
 /** Audit details name at most this many recording ids; the count is always there. */
 const AUDITED_IDS = 500;
 
-export interface ErasureRequestDeps {
-  db: Database;
-  store: BlobStore;
-  config: Pick<Config, 'WEBHOOK_URL'>;
-  webhookQueue: Queue;
-  log: Logger;
-  /** The caller's audit log (the request's events). */
-  audit: (event: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>) => Promise<void>;
-}
+export type ErasureRequestDeps = ChangeRequestDeps;
 
 /**
  * `DELETE /gdpr/data`: erase `userId` (`eraseSubject`), audited as `gdpr.erased` (a failure too,

@@ -7,15 +7,14 @@
  * the unredacted originals of redactions (media/redact.ts); releasing it destroys them. Placing or
  * releasing a hold is audited, and a change is announced as the `recording.legal_hold` webhook.
  */
-import type { Config } from '../config';
 import type { Database } from '../db/client';
 import { closeLegalHold, insertLegalHold, listLegalHolds, type LegalHoldRow } from '../db/lifecycle';
 import { findRecording, type RecordingRow } from '../db/recordings';
 import { forgetUnheldOriginals } from '../db/redactions';
 import { notFound } from '../errors';
-import { describeError, type Logger } from '../observability/logger';
+import { describeError } from '../observability/logger';
 import type { BlobStore } from '../storage/blob-store';
-import type { AuditInput } from './audit-log';
+import type { ChangeRequestDeps } from './change-request';
 import { emitEvent } from './webhooks';
 
 export interface LegalHoldChange {
@@ -30,15 +29,7 @@ async function current(db: Database, id: string): Promise<RecordingRow> {
   return row;
 }
 
-export interface LegalHoldDeps {
-  db: Database;
-  store: BlobStore;
-  config: Pick<Config, 'WEBHOOK_URL'>;
-  webhookQueue: Queue;
-  log: Logger;
-  /** The caller's audit log (the request's events). */
-  audit: (event: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>) => Promise<void>;
-}
+export type LegalHoldDeps = ChangeRequestDeps;
 
 /** Who acts, and on which recording (its owner is the audit event's subject). */
 export interface HoldRequest {

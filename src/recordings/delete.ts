@@ -7,9 +7,8 @@
  * are gone. `deleteRecordingOnRequest` is the same deletion asked for by a caller: audited and
  * announced to the webhooks; retention and GDPR erasure audit and announce their own way.
  */
-import type { AuditInput } from '../compliance/audit-log';
+import type { ChangeRequestDeps } from '../compliance/change-request';
 import { emitEvent } from '../compliance/webhooks';
-import type { Config } from '../config';
 import type { Database } from '../db/client';
 import { findRecording, listRenditions, purgeRecordingRows, tombstoneUnheldRecording, type RecordingRow } from '../db/recordings';
 import { AppError, notFound } from '../errors';
@@ -38,14 +37,7 @@ export async function deleteRecording(deps: { db: Database; store: BlobStore }, 
   return { recordingId: row.id, objects };
 }
 
-export interface DeleteRequestDeps {
-  db: Database;
-  store: BlobStore;
-  config: Pick<Config, 'WEBHOOK_URL'>;
-  webhookQueue: Queue;
-  /** The caller's audit log (the request's events). */
-  audit: (event: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>) => Promise<void>;
-}
+export type DeleteRequestDeps = Omit<ChangeRequestDeps, 'log'>;
 
 /**
  * DELETE of `row` by a caller who may change it: deleted as above, `recording.delete` audited (a

@@ -4,9 +4,8 @@ import { enforce } from '../auth/middleware';
 import { decideGdprSubject } from '../auth/permissions';
 import { changeConsent, readConsent } from '../compliance/consent';
 import { eraseSubjectOnRequest, EXPORT_URL_TTL_SECONDS, exportSubject } from '../compliance/gdpr';
-import { audit, type AppContext } from '../context';
+import { audit, changeRequestDeps, type AppContext } from '../context';
 import { AppError } from '../errors';
-import { createBlobStore } from '../storage/select';
 import { RecordingSchema } from '../domain/recording';
 import { authErrors, errorResponses, json, security } from './schemas';
 import { createRouter } from './router';
@@ -175,11 +174,7 @@ gdprRoutes.openapi(
   }),
   async (c) => {
     const userId = await resolveSubject(c, c.req.valid('query').userId, 'gdpr.erased');
-    const config = c.get('config');
-    const report = await eraseSubjectOnRequest(
-      { db: c.get('db'), store: createBlobStore(c.env, config), config, webhookQueue: c.env.WEBHOOK_QUEUE, log: c.get('log'), audit: (event) => audit(c, event) },
-      userId,
-    );
+    const report = await eraseSubjectOnRequest(changeRequestDeps(c), userId);
     return c.json(report, 200);
   },
 );

@@ -5,8 +5,8 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { enforce, loadRecordingFor } from '../auth/middleware';
 import { mayReadLegalHoldHistory } from '../auth/permissions';
-import { audit, type AppContext } from '../context';
-import { legalHoldHistory, placeLegalHold, releaseLegalHold, type LegalHoldDeps } from '../compliance/legal-hold';
+import { audit, changeRequestDeps, type AppContext } from '../context';
+import { legalHoldHistory, placeLegalHold, releaseLegalHold } from '../compliance/legal-hold';
 import { archiveRecording, restoreRecording } from '../compliance/tiering';
 import { AppError } from '../errors';
 import { enqueueProcessing } from '../domain/media-jobs';
@@ -25,11 +25,6 @@ const tierDeps = (c: AppContext) => ({
   resumeProcessing: (recordingId: string) => enqueueProcessing(c.env.MEDIA_QUEUE, recordingId),
 });
 
-/** Placing and releasing a hold audit and announce themselves (src/compliance/legal-hold.ts). */
-const holdDeps = (c: AppContext): LegalHoldDeps => {
-  const config = c.get('config');
-  return { db: c.get('db'), store: createBlobStore(c.env, config), config, webhookQueue: c.env.WEBHOOK_QUEUE, log: c.get('log'), audit: (event) => audit(c, event) };
-};
 
 /** A refusal by the service (409) is a denied attempt: audited, then rethrown. */
 async function auditRefusal<T>(c: AppContext, action: string, recordingId: string, work: () => Promise<T>): Promise<T> {
@@ -114,7 +109,7 @@ lifecycleRoutes.openapi(
     const { id } = c.req.valid('param');
     const { reason } = c.req.valid('json');
     const row = await loadRecordingFor(c, id, 'admin', 'recording.legal_hold');
-    const change = await placeLegalHold(holdDeps(c), { recording: row, by: c.get('principal').id, now: new Date() }, reason ?? null);
+    const change = await placeLegalHold(changeRequestDeps(c), { recording: row, by: c.get('principal').id, now: new Date() }, reason ?? null);
     return c.json(await describeRecording(c.get('db'), change.row), 200);
   },
 );
@@ -134,7 +129,7 @@ lifecycleRoutes.openapi(
   async (c) => {
     const { id } = c.req.valid('param');
     const row = await loadRecordingFor(c, id, 'admin', 'recording.legal_hold_release');
-    const change = await releaseLegalHold(holdDeps(c), { recording: row, by: c.get('principal').id, now: new Date() });
+    const change = await releaseLegalHold(changeRequestDeps(c), { recording: row, by: c.get('principal').id, now: new Date() });
     return c.json(await describeRecording(c.get('db'), change.row), 200);
   },
 );

@@ -4,7 +4,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { enforce, loadRecordingFor } from '../auth/middleware';
 import { mayListRecordings } from '../auth/permissions';
-import { audit, auditAs, type AppContext } from '../context';
+import { audit, auditAs, changeRequestDeps, type AppContext } from '../context';
 import { AppError } from '../errors';
 import { metrics } from '../observability/metrics';
 import { deleteRecordingOnRequest } from '../recordings/delete';
@@ -133,8 +133,7 @@ recordingRoutes.openapi(
   async (c) => {
     const { id } = c.req.valid('param');
     const row = await loadRecordingFor(c, id, 'change', 'recording.delete');
-    const config = c.get('config');
-    await deleteRecordingOnRequest({ db: c.get('db'), store: createBlobStore(c.env, config), config, webhookQueue: c.env.WEBHOOK_QUEUE, audit: (event) => audit(c, event) }, row);
+    await deleteRecordingOnRequest(changeRequestDeps(c), row);
     return c.body(null, 204);
   },
 );
