@@ -42,7 +42,7 @@ import { deleteRecording } from '../recordings/delete';
 import { toRecordingJson } from '../recordings/json';
 import { signPlaybackUrl } from '../recordings/playback-url';
 import { objectPrefixFor } from '../storage/object-keys';
-import type { RecordingJson } from '../domain/recording';
+import { inArchive, type RecordingJson } from '../domain/recording';
 import type { BlobStore } from '../storage/blob-store';
 import { publicSegments } from '../transcripts/content';
 import { readTranscript, type TranscriptDeps } from '../transcripts/store';
@@ -134,7 +134,7 @@ async function exportTranscript(deps: TranscriptDeps, row: TranscriptRow): Promi
 
 async function exportRecording(db: Database, masterKey: string, baseUrl: string, row: RecordingRow, now: Date): Promise<ExportedRecording> {
   const json = toRecordingJson(row, await listRenditions(db, row.id));
-  const unavailable = !row.objectKey ? 'no_audio' : row.storageTier === 'archive' || row.pendingTier ? 'archived' : null;
+  const unavailable = !row.objectKey ? 'no_audio' : inArchive(row) ? 'archived' : null;
   if (unavailable) return { ...json, downloadUrl: null, downloadUrlExpiresAt: null, downloadUnavailable: unavailable };
   const signed = await signPlaybackUrl(masterKey, baseUrl, row.id, 'original', EXPORT_URL_TTL_SECONDS, { id: row.userId, role: 'user' }, now.getTime());
   return { ...json, downloadUrl: signed.url, downloadUrlExpiresAt: signed.expiresAt, downloadUnavailable: null };

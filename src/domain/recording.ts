@@ -11,6 +11,14 @@ const TIERS = ['hot', 'cool', 'cold', 'archive'] as const;
 /** Where an object is kept, warmest first: the recording's `storageTier`, which every storage provider maps to its classes. */
 export type StorageTier = (typeof TIERS)[number];
 
+/**
+ * Archived, or on its way back from the archive: the original may not be readable (S3 Glacier,
+ * Azure Archive), so audio is not served and media and transcription jobs wait for the restore.
+ */
+export function inArchive(row: { storageTier: string; pendingTier: string | null }): boolean {
+  return row.storageTier === 'archive' || Boolean(row.pendingTier);
+}
+
 export const RecordingSchema = z
   .object({
     id: z.string(),

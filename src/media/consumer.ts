@@ -33,6 +33,7 @@ import { RENDITIONS, isProcessed, processRecording } from './process-recording';
 import { RETRY_ACTION, lastRetry, markFailed, saveProcessed } from '../db/processing';
 import { settleNewObjects } from '../compliance/tiering';
 import { emitEvent, isWebhookMessage, type WebhookEvent } from '../compliance/webhooks';
+import { inArchive } from '../domain/recording';
 
 /** wrangler.toml's `max_retries` for call-recorder-media: a message is delivered up to this + 1 times. */
 export const MAX_RETRIES = 5;
@@ -76,8 +77,7 @@ async function discardRenditions(ctx: JobContext, recordingId: string): Promise<
  * Queue the recording's `transcribe` job when a transcript is due (src/transcripts/due.ts): `queued`,
  * or why not. Not while archived: the restore's `process` job comes back here.
  */
-async function queueTranscriptionIfDue(ctx: JobContext, row: RecordingRow): Promise<'queued' | 'archived' | NotDue> {
-  if (row.storageTier === 'archive' || row.pendingTier) return 'archived';
+async function queueTranscriptionIfDue(ctx: JobContext, row: RecordingRow): Promise<'queued' | NotDue> {
   const notDue = await transcriptionNotDue(ctx.db, row);
   if (notDue) return notDue;
   await enqueueTranscription(ctx.queue, row.id);
@@ -97,7 +97,7 @@ async function runJob(ctx: JobContext, message: Message<unknown>, recordingId: s
     ctx.log.info('media job skipped: already processed', { recordingId, attempts: message.attempts, transcription });
     return message.ack();
   }
-  if (row.storageTier === 'archive' || row.pendingTier) {
+  if (inArchive(row)) {
     // The original may not be readable in the archive class (S3 Glacier, Azure Archive): the
     // recording stays `processing`, and restoring it queues this job again.
     await ctx.audit(row, { action: 'recording.processing_deferred', outcome: 'success', details: { reason: 'archived', attempts: message.attempts } });

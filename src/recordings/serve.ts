@@ -14,6 +14,7 @@ import { metrics } from '../observability/metrics';
 import { signPlaybackUrl, verifyPlaybackSignature, type PlaybackLink, type Quality } from './playback-url';
 import { resolveRange } from './range';
 import { dataKeyFor, openRange, type ReadDeps, type SealedSource } from './read';
+import { inArchive } from '../domain/recording';
 
 export type AuditEvent = Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>;
 
@@ -45,7 +46,7 @@ export interface AudioAnswer {
 const CACHE_CONTROL = 'private, no-store';
 
 function refuseUnservable(row: RecordingRow): void {
-  if (row.storageTier === 'archive' || row.pendingTier) throw new AppError('archived', 'The recording is archived; restore it first');
+  if (inArchive(row)) throw new AppError('archived', 'The recording is archived; restore it first');
   if (row.status === 'recording' || !row.objectKey) throw new AppError('conflict', 'The recording has no stored audio yet');
 }
 

@@ -7,13 +7,15 @@
 import type { Database } from '../db/client';
 import type { RecordingRow } from '../db/recordings';
 import { findTranscript } from '../db/transcripts';
+import { inArchive } from '../domain/recording';
 import { mayTranscribe } from './consent';
 
-export type NotDue = 'not_ready' | 'no_consent' | 'service_transcript' | 'up_to_date';
+export type NotDue = 'not_ready' | 'no_consent' | 'service_transcript' | 'up_to_date' | 'archived';
 
 /**
  * Why the recording needs no automatic transcript, or null when it does: it is `ready`, its owner
- * consents, no service transcript exists and no automatic one was made from its current original.
+ * consents, no service transcript exists and no automatic one was made from its current original;
+ * `archived` while it is in the archive (`inArchive`): the restore queues the work again.
  */
 export async function transcriptionNotDue(db: Database, row: RecordingRow): Promise<NotDue | null> {
   if (row.status !== 'ready' || !row.objectKey) return 'not_ready';
@@ -21,5 +23,6 @@ export async function transcriptionNotDue(db: Database, row: RecordingRow): Prom
   const existing = await findTranscript(db, row.id);
   if (existing?.source === 'service') return 'service_transcript';
   if (existing?.source === 'automatic' && existing.audioObjectKey === row.objectKey && existing.sealed) return 'up_to_date';
+  if (inArchive(row)) return 'archived';
   return null;
 }

@@ -19,7 +19,7 @@ import { workersAiEngine } from './workers-ai';
 
 export type TranscribeOutcome =
   | { stored: true; engine: string; content: TranscriptContent }
-  | { stored: false; reason: NotDue | 'archived' | 'superseded' };
+  | { stored: false; reason: NotDue | 'superseded' };
 
 function transcriptionEngine(choice: 'workers-ai' | 'ffmpeg'): TranscriptionEngine {
   return choice === 'workers-ai' ? workersAiEngine : ffmpegAsrEngine;
@@ -28,7 +28,6 @@ function transcriptionEngine(choice: 'workers-ai' | 'ffmpeg'): TranscriptionEngi
 export async function transcribeRecording(deps: TranscriptionDeps, row: RecordingRow): Promise<TranscribeOutcome> {
   const notDue = await transcriptionNotDue(deps.db, row);
   if (notDue) return { stored: false, reason: notDue };
-  if (row.storageTier === 'archive' || row.pendingTier) return { stored: false, reason: 'archived' };
   let dataKey: Uint8Array;
   try {
     dataKey = await dataKeyFor(deps, row);
