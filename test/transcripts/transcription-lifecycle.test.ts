@@ -6,18 +6,17 @@
  * transcript in its own commit, so a failure on either side of that commit leaves no transcript
  * under a destroyed key and no index matching the redacted words.
  */
-import { createExecutionContext, createMessageBatch, env, getQueueResult } from 'cloudflare:test';
+import { env } from 'cloudflare:test';
 import { and, eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { auditLedger } from '../../src/compliance/audit-log';
 import { runDaily } from '../../src/compliance/scheduled';
 import { archiveRecording, restoreRecording } from '../../src/compliance/tiering';
-import { getConfig, type Bindings } from '../../src/config';
+import { getConfig } from '../../src/config';
 import { createDb } from '../../src/db/client';
 import { findRecording, type RecordingRow } from '../../src/db/recordings';
 import { auditEvents, recordings, transcripts } from '../../src/db/schema';
 import type { MediaJob } from '../../src/domain/media-jobs';
-import worker from '../../src/index';
 import { redactRecording } from '../../src/media/redact';
 import { uploadRaw as storeUpload } from '../../src/recordings/upload';
 import type { BlobStore } from '../../src/storage/blob-store';
@@ -26,35 +25,15 @@ import { createBlobStore } from '../../src/storage/select';
 import { settleAudit } from '../support/audit';
 import { API_KEY, as, call } from '../support/auth';
 import { sineWav } from '../support/audio';
+import { deliverMediaJob, keepingQueue } from '../support/media-queue';
 import { fields, uploadServiceDeps } from '../support/recordings';
 
-const MEDIA_QUEUE = 'call-recorder-media';
 const DAY_MS = 86_400_000;
 const config = getConfig(env);
 const db = createDb(env.DB);
 const store = createBlobStore(env, config);
 const quietLog = { debug() {}, info() {}, warn() {}, error() {}, child: () => quietLog };
 const cron = { ledger: auditLedger(env, config), log: quietLog };
-
-/** A queue that keeps what is sent to it; with `refuse`, sending a transcribe job throws instead. */
-function keepingQueue(refuse?: 'transcribe'): { queue: Queue; sent: MediaJob[] } {
-  const sent: MediaJob[] = [];
-  const send = async (body: MediaJob) => {
-    if (body.type === refuse) throw new Error('queue send failed');
-    sent.push(body);
-  };
-  return { sent, queue: { send, sendBatch: async () => undefined } as unknown as Queue };
-}
-
-/** Deliver one job to the Worker's queue handler, with a queue that keeps what the handler sends. */
-async function deliver(body: MediaJob, kept = keepingQueue()) {
-  const id = crypto.randomUUID();
-  const batch = createMessageBatch(MEDIA_QUEUE, [{ id, timestamp: new Date(), attempts: 1, body }]);
-  const ctx = createExecutionContext();
-  await (worker as ExportedHandler<Bindings>).queue!(batch, { ...env, MEDIA_QUEUE: kept.queue } as Bindings, ctx);
-  const result = await getQueueResult(batch, ctx);
-  return { acked: result.explicitAcks.includes(id), retried: result.retryMessages.some((m) => m.msgId === id), sent: kept.sent };
-}
 
 async function storeRecording(owner: string): Promise<string> {
   return (await storeUpload(uploadServiceDeps(db, store, config, keepingQueue().queue), owner, fields, new Response(sineWav(3, 440, 16000)).body!)).id;
@@ -68,7 +47,7 @@ async function row(id: string): Promise<RecordingRow> {
 
 async function processed(owner: string): Promise<string> {
   const id = await storeRecording(owner);
-  expect((await deliver({ type: 'process', recordingId: id })).acked).toBe(true);
+  expect((await deliverMediaJob({ type: 'process', recordingId: id })).acked).toBe(true);
   expect((await row(id)).status).toBe('ready');
   return id;
 }
@@ -91,23 +70,23 @@ describe('a transcribe job that was never sent', () => {
   it('is queued when the processing message is delivered again, and only while a transcript is due', async () => {
     const id = await storeRecording('tx-lost');
     // Processing is saved, then the transcribe job cannot be sent: the message is retried.
-    const first = await deliver({ type: 'process', recordingId: id }, keepingQueue('transcribe'));
+    const first = await deliverMediaJob({ type: 'process', recordingId: id }, { kept: keepingQueue('transcribe') });
     expect(first).toMatchObject({ acked: false, retried: true });
     expect((await row(id)).status).toBe('ready');
-    const again = await deliver({ type: 'process', recordingId: id });
+    const again = await deliverMediaJob({ type: 'process', recordingId: id });
     expect(again.acked).toBe(true);
     expect(again.sent).toEqual([transcribeJob(id)]);
-    expect((await deliver(transcribeJob(id))).acked).toBe(true);
+    expect((await deliverMediaJob(transcribeJob(id))).acked).toBe(true);
     expect(await rawTranscript(id)).toMatchObject({ source: 'automatic', audioObjectKey: (await row(id)).objectKey });
     // Made from the current original: a further redelivery queues nothing.
-    expect((await deliver({ type: 'process', recordingId: id })).sent).toEqual([]);
+    expect((await deliverMediaJob({ type: 'process', recordingId: id })).sent).toEqual([]);
   }, 120_000);
 
   it('is not queued again for an owner who refused transcription', async () => {
     const id = await storeRecording('tx-lost-refusing');
-    await deliver({ type: 'process', recordingId: id }, keepingQueue('transcribe'));
+    await deliverMediaJob({ type: 'process', recordingId: id }, { kept: keepingQueue('transcribe') });
     await call('/api/v1/gdpr/consent', { method: 'PUT', headers: { ...(await as('tx-lost-refusing')), 'content-type': 'application/json' }, body: JSON.stringify({ recording: true, transcription: false }) });
-    expect((await deliver({ type: 'process', recordingId: id })).sent).toEqual([]);
+    expect((await deliverMediaJob({ type: 'process', recordingId: id })).sent).toEqual([]);
   }, 120_000);
 });
 
@@ -115,7 +94,7 @@ describe('transcription and the archive tier', () => {
   it('defers the transcribe job while the recording is archived; the restore queues it again', async () => {
     const id = await processed('tx-archived');
     await archiveRecording({ db, store }, await row(id), new Date());
-    expect((await deliver(transcribeJob(id))).acked).toBe(true);
+    expect((await deliverMediaJob(transcribeJob(id))).acked).toBe(true);
     expect(await rawTranscript(id)).toBeUndefined();
     expect(await auditActions(id)).toContain('transcript.automatic_deferred');
 
@@ -124,8 +103,8 @@ describe('transcription and the archive tier', () => {
     expect((await restoreRecording(deps, await row(id), 'admin', new Date())).row.storageTier).toBe('hot');
     expect(resumed).toEqual([id]);
     // The process job finds the recording processed and queues the transcription that is due.
-    expect((await deliver({ type: 'process', recordingId: id })).sent).toEqual([transcribeJob(id)]);
-    expect((await deliver(transcribeJob(id))).acked).toBe(true);
+    expect((await deliverMediaJob({ type: 'process', recordingId: id })).sent).toEqual([transcribeJob(id)]);
+    expect((await deliverMediaJob(transcribeJob(id))).acked).toBe(true);
     expect((await rawTranscript(id))?.source).toBe('automatic');
 
     // With its transcript made, a later archive and restore queues nothing.

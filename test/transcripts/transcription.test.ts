@@ -4,17 +4,15 @@
  * Workers AI engine's mapping (the AI binding is outside this machine: a stand-in answers in
  * Whisper's documented shape), redaction, and deletion of transcript and index with the recording.
  */
-import { createExecutionContext, createMessageBatch, env, getQueueResult } from 'cloudflare:test';
+import { env } from 'cloudflare:test';
 import { and, eq } from 'drizzle-orm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { getConfig, type Bindings } from '../../src/config';
+import { getConfig } from '../../src/config';
 import { createDb } from '../../src/db/client';
 import { base64ToBytes } from '../../src/encoding';
 import { deleteExpiredTranscripts } from '../../src/db/lifecycle';
 import { findRecording, type RecordingRow } from '../../src/db/recordings';
 import { auditEvents, transcripts } from '../../src/db/schema';
-import worker from '../../src/index';
-import type { MediaJob } from '../../src/domain/media-jobs';
 import { uploadRaw as storeUpload } from '../../src/recordings/upload';
 import { createBlobStore } from '../../src/storage/select';
 import { segmentsFromWhisper } from '../../src/transcripts/workers-ai';
@@ -23,29 +21,12 @@ import { transcribeRecording } from '../../src/transcripts/transcribe-recording'
 import { settleAudit } from '../support/audit';
 import { API_KEY, as, call } from '../support/auth';
 import { sineWav } from '../support/audio';
+import { deliverMediaJob, keepingQueue } from '../support/media-queue';
 import { fields, uploadServiceDeps } from '../support/recordings';
 
-const MEDIA_QUEUE = 'call-recorder-media';
 const config = getConfig(env);
 const db = createDb(env.DB);
 const store = createBlobStore(env, config);
-
-/** A queue that keeps what is sent to it. */
-function keepingQueue(): { queue: Queue; sent: unknown[] } {
-  const sent: unknown[] = [];
-  return { sent, queue: { send: async (body: unknown) => void sent.push(body), sendBatch: async () => undefined } as unknown as Queue };
-}
-
-/** Deliver one job to the Worker's queue handler, with a queue that keeps what the handler sends. */
-async function deliver(body: MediaJob, queueName = MEDIA_QUEUE) {
-  const id = crypto.randomUUID();
-  const batch = createMessageBatch(queueName, [{ id, timestamp: new Date(), attempts: 1, body }]);
-  const ctx = createExecutionContext();
-  const kept = keepingQueue();
-  await (worker as ExportedHandler<Bindings>).queue!(batch, { ...env, MEDIA_QUEUE: kept.queue } as Bindings, ctx);
-  const result = await getQueueResult(batch, ctx);
-  return { acked: result.explicitAcks.includes(id), retried: result.retryMessages.some((m) => m.msgId === id), sent: kept.sent };
-}
 
 async function storeRecording(owner: string): Promise<string> {
   const { queue } = keepingQueue();
@@ -61,7 +42,7 @@ async function row(id: string): Promise<RecordingRow> {
 /** A stored recording processed by the real FFmpeg worker; returns what the consumer queued after it. */
 async function processed(owner: string): Promise<{ id: string; sent: unknown[] }> {
   const id = await storeRecording(owner);
-  const { acked, sent } = await deliver({ type: 'process', recordingId: id });
+  const { acked, sent } = await deliverMediaJob({ type: 'process', recordingId: id });
   expect(acked).toBe(true);
   expect((await row(id)).status).toBe('ready');
   return { id, sent };
@@ -92,7 +73,7 @@ describe('the transcribe job', () => {
 
   it('stores a sealed automatic transcript through the FFmpeg worker, audits it, and does nothing when run again', async () => {
     const { id } = await processed('tx-auto');
-    const first = await deliver({ type: 'transcribe', recordingId: id });
+    const first = await deliverMediaJob({ type: 'transcribe', recordingId: id });
     expect(first.acked).toBe(true);
     const stored = await rawRow(id);
     expect(stored).toMatchObject({ source: 'automatic', engine: 'ffmpeg-pocketsphinx', audioObjectKey: (await row(id)).objectKey, text: '', segments: [] });
@@ -106,25 +87,25 @@ describe('the transcribe job', () => {
     const events = await db.select().from(auditEvents).where(and(eq(auditEvents.recordingId, id), eq(auditEvents.action, 'transcript.automatic'))).all();
     expect(events).toHaveLength(1);
     expect(events[0]).toMatchObject({ actor: 'system:media', outcome: 'success' });
-    await deliver({ type: 'transcribe', recordingId: id });
+    await deliverMediaJob({ type: 'transcribe', recordingId: id });
     expect((await rawRow(id))!.updatedAt).toBe(stored!.updatedAt);
   });
 
   it('does not transcribe when consent was withdrawn after processing', async () => {
     const { id } = await processed('tx-withdrawn');
     await consent('tx-withdrawn', false);
-    expect((await deliver({ type: 'transcribe', recordingId: id })).acked).toBe(true);
+    expect((await deliverMediaJob({ type: 'transcribe', recordingId: id })).acked).toBe(true);
     expect(await rawRow(id)).toBeUndefined();
   });
 
   it('never replaces a transcript a service PUT, and a PUT replaces an automatic one', async () => {
     const { id } = await processed('tx-override');
-    await deliver({ type: 'transcribe', recordingId: id });
+    await deliverMediaJob({ type: 'transcribe', recordingId: id });
     expect((await rawRow(id))!.source).toBe('automatic');
     const mine = { language: 'en', text: 'The invoice is paid.', segments: [{ start: 0, end: 2, speaker: 'agent', text: 'The invoice is paid.' }] };
     expect((await put(id, mine)).status).toBe(200);
     await env.DB.prepare("update transcripts set audio_object_key = 'stale' where recording_id = ?").bind(id).run();
-    await deliver({ type: 'transcribe', recordingId: id });
+    await deliverMediaJob({ type: 'transcribe', recordingId: id });
     expect(await (await getTranscript(id, 'tx-override')).json()).toEqual({ recordingId: id, ...mine, source: 'service', engine: null });
     expect((await rawRow(id))!.source).toBe('service');
   });
@@ -238,13 +219,13 @@ describe('redaction and transcripts', () => {
 
   it('transcribes again from the redacted audio when the transcript is automatic', async () => {
     const { id } = await processed('tx-rerun');
-    await deliver({ type: 'transcribe', recordingId: id });
+    await deliverMediaJob({ type: 'transcribe', recordingId: id });
     const before = (await rawRow(id))!;
     const res = await call(`/api/v1/recordings/${id}/redactions`, { method: 'POST', headers: { 'x-api-key': API_KEY, 'content-type': 'application/json' }, body: JSON.stringify({ startMs: 500, endMs: 1500, reason: 'pii' }) });
     expect(res.status).toBe(202);
-    const { sent } = await deliver({ type: 'process', recordingId: id });
+    const { sent } = await deliverMediaJob({ type: 'process', recordingId: id });
     expect(sent).toContainEqual({ type: 'transcribe', recordingId: id });
-    await deliver({ type: 'transcribe', recordingId: id });
+    await deliverMediaJob({ type: 'transcribe', recordingId: id });
     const after = (await rawRow(id))!;
     expect(after.audioObjectKey).toBe((await row(id)).objectKey);
     expect(after.audioObjectKey).not.toBe(before.audioObjectKey);
