@@ -5,9 +5,10 @@
  */
 import type { Config } from '../config';
 import type { Database } from '../db/client';
-import type { Logger } from '../observability/logger';
+import { describeError, type Logger } from '../observability/logger';
 import type { BlobStore } from '../storage/blob-store';
 import type { AuditInput } from './audit-log';
+import { emitEvent, type WebhookEvent } from './webhooks';
 
 /** The request's audit log: its actor, role and request id are filled in by the caller. */
 export type RequestAudit = (event: Omit<AuditInput, 'actor' | 'actorRole' | 'requestId'>) => Promise<void>;
@@ -19,4 +20,16 @@ export interface ChangeRequestDeps {
   webhookQueue: Queue;
   log: Logger;
   audit: RequestAudit;
+}
+
+/**
+ * Queue the webhook of a change that is already made and audited. A Queue failure is logged, not
+ * thrown: failing the request now would only make the caller do the change again.
+ */
+export async function announceChange(deps: Pick<ChangeRequestDeps, 'webhookQueue' | 'config' | 'log'>, event: WebhookEvent, data: Record<string, unknown>): Promise<void> {
+  try {
+    await emitEvent({ queue: deps.webhookQueue, config: deps.config }, event, data);
+  } catch (error) {
+    deps.log.error(`${event} webhook could not be queued`, { recordingId: data.recordingId, userId: data.userId, ...describeError(error) });
+  }
 }

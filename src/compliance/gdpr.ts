@@ -35,9 +35,8 @@ import { grantsHeldBy, grantsOnRecordingsOf, revokeGrantsHeldBy, type Grant } fr
 import { findRecording, listRenditions, type RecordingRow } from '../db/recordings';
 import { findRetainedTranscriptRecording } from '../db/transcripts';
 import { describeError } from '../observability/logger';
-import type { ChangeRequestDeps } from './change-request';
+import { announceChange, type ChangeRequestDeps } from './change-request';
 import { destroyUnheldOriginals } from './legal-hold';
-import { emitEvent } from './webhooks';
 import { deleteRecording } from '../recordings/delete';
 import { toRecordingJson } from '../recordings/json';
 import { signPlaybackUrl } from '../recordings/playback-url';
@@ -275,18 +274,13 @@ export async function eraseSubjectOnRequest(deps: ErasureRequestDeps, userId: st
       consentDeleted: v.consentDeleted,
     },
   });
-  try {
-    await emitEvent({ queue: deps.webhookQueue, config: deps.config }, 'gdpr.erased', {
-      userId,
-      erasedAt: report.erasedAt,
-      deletedRecordings: report.deletedRecordings,
-      retainedRecordings: report.retainedRecordings,
-      keyDestroyed: v.keyDestroyed,
-    });
-  } catch (error) {
-    // The erasure is done and audited; failing the request now would only make the caller erase again.
-    deps.log.error('gdpr.erased webhook could not be queued', { userId, ...describeError(error) });
-  }
+  await announceChange(deps, 'gdpr.erased', {
+    userId,
+    erasedAt: report.erasedAt,
+    deletedRecordings: report.deletedRecordings,
+    retainedRecordings: report.retainedRecordings,
+    keyDestroyed: v.keyDestroyed,
+  });
   return report;
 }
 

@@ -12,10 +12,8 @@ import { closeLegalHold, insertLegalHold, listLegalHolds, type LegalHoldRow } fr
 import { findRecording, type RecordingRow } from '../db/recordings';
 import { forgetUnheldOriginals } from '../db/redactions';
 import { notFound } from '../errors';
-import { describeError } from '../observability/logger';
 import type { BlobStore } from '../storage/blob-store';
-import type { ChangeRequestDeps } from './change-request';
-import { emitEvent } from './webhooks';
+import { announceChange, type ChangeRequestDeps } from './change-request';
 
 export interface LegalHoldChange {
   row: RecordingRow;
@@ -46,7 +44,7 @@ export async function placeLegalHold(deps: LegalHoldDeps, { recording, by, now }
   const changed = await insertLegalHold(deps.db, { id: crypto.randomUUID(), recordingId: recording.id, reason, placedBy: by, placedAt: now.toISOString() });
   const change = { row: await current(deps.db, recording.id), changed };
   await deps.audit({ action: 'recording.legal_hold', recordingId: recording.id, subjectUserId: recording.userId, outcome: 'success', details: { reason, changed } });
-  if (changed) await announce(deps, change.row, reason, by);
+  if (changed) await announceChange(deps, 'recording.legal_hold', { recordingId: change.row.id, userId: change.row.userId, legalHold: change.row.legalHold, reason, by });
   return change;
 }
 
@@ -60,18 +58,10 @@ export async function releaseLegalHold(deps: LegalHoldDeps, { recording, by, now
   if (changed) await destroyUnheldOriginals(deps, recording.id);
   const change = { row: await current(deps.db, recording.id), changed };
   await deps.audit({ action: 'recording.legal_hold_release', recordingId: recording.id, subjectUserId: recording.userId, outcome: 'success', details: { changed } });
-  if (changed) await announce(deps, change.row, null, by);
+  if (changed) await announceChange(deps, 'recording.legal_hold', { recordingId: change.row.id, userId: change.row.userId, legalHold: change.row.legalHold, reason: null, by });
   return change;
 }
 
-/** `recording.legal_hold` for a hold placed or released. The change is done and audited: a Queue failure is logged, not the caller's problem. */
-async function announce(deps: LegalHoldDeps, row: RecordingRow, reason: string | null, by: string): Promise<void> {
-  try {
-    await emitEvent({ queue: deps.webhookQueue, config: deps.config }, 'recording.legal_hold', { recordingId: row.id, userId: row.userId, legalHold: row.legalHold, reason, by });
-  } catch (error) {
-    deps.log.error('recording.legal_hold webhook could not be queued', { recordingId: row.id, ...describeError(error) });
-  }
-}
 
 /**
  * Destroy every unredacted original kept for `recordingId` unless the recording is on legal hold
