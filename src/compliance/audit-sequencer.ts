@@ -68,7 +68,8 @@ export class ShardSequencer {
   /**
    * Store events durably (before returning) and start a flush. Returns how many were new. One
    * statement whatever the number of events (a hand-over carries the events of every request of its
-   * isolate at that moment): each body goes in as the very text it was sent as, and an id already
+   * isolate at that moment): the events go in as one JSON array, each body the JSON text of its
+   * element (read back with JSON.parse, so SQLite's spelling of it does not matter), and an id already
    * in the inbox or the chain is skipped.
    */
   async accept(shard: number, events: AuditEvent[]): Promise<number> {
@@ -84,7 +85,7 @@ export class ShardSequencer {
                  where not exists (select 1 from chain where chain.id = json_extract(sent.value, '$.id'))
                  on conflict do nothing returning 1`,
               now,
-              JSON.stringify(events.map((event) => JSON.stringify(event))),
+              JSON.stringify(events),
             )
             .toArray().length;
     if (this.alarmSet === null) this.alarmSet = (await this.storage.getAlarm()) !== null;
