@@ -12,7 +12,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SignJWT } from 'jose';
@@ -24,6 +24,7 @@ const SHARDS = 16;
 const RUNS = Number(process.env.BENCH_AUDIT_RUNS ?? 5);
 const RUN_MS = Number(process.env.BENCH_AUDIT_RUN_MS ?? 2_000);
 const CONCURRENCIES = [20, 100];
+const BARE_CONFIG = 'bench/bare-worker/wrangler.toml';
 const RECORDING = 'rec_benchaudit00000000001';
 const ENV = { ...process.env, CI: 'true' };
 const q = (v) => (v === null || v === undefined ? 'NULL' : typeof v === 'number' ? String(v) : `'${String(v).replace(/'/g, "''")}'`);
@@ -47,6 +48,17 @@ function prepare(persist) {
     persist,
     `INSERT INTO recordings (id, call_id, user_id, start_time, format, content_type, size, status, storage_tier, legal_hold, object_key, created_at, updated_at) VALUES (${[RECORDING, 'bench-call', 'bench-user', now, 'wav', 'audio/wav', 1024, 'ready', 'hot', 0, `recordings/${RECORDING}/original.enc`, now, now].map(q).join(', ')});`,
   );
+}
+
+/**
+ * The bare Worker's state: its own D1 file (migrations applied with its config), then overwritten
+ * with a copy of the audited side's (the recording row and, for the verify run, the seeded chains).
+ */
+function prepareBare(persist, from) {
+  execFileSync('npx', ['wrangler', 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist, '--config', BARE_CONFIG], { cwd: ROOT, stdio: 'ignore', env: ENV });
+  const target = d1Path(persist);
+  for (const suffix of ['-wal', '-shm']) rmSync(`${target}${suffix}`, { force: true });
+  copyFileSync(d1Path(from), target);
 }
 
 /** The local D1 database file wrangler keeps under `persist` (one database: DB). */
@@ -181,62 +193,73 @@ export async function run() {
   out.push(
     table(
       `GET /api/v1/recordings/:id, audited vs AUDIT_DISABLED=true (same build), ${RUN_MS / 1000} s runs, median of ${RUNS} alternating`,
-      ['state on', 'concurrency', 'audited (goal ≥ 1,000 req/s)', 'audited p50 / p99', 'unaudited', 'unaudited p50 / p99', 'audited / unaudited (goal ≥ 0.8×)', 'workerd CPU per request, audited / unaudited (unaudited ÷ audited)', 'non-200'],
+      ['state on', 'concurrency', 'audited (goal ≥ 1,000 req/s)', 'audited p50 / p99', 'unaudited', 'unaudited p50 / p99', 'audited / unaudited (goal ≥ 0.8×)', 'workerd CPU per request, audited / unaudited (unaudited ÷ audited)', 'bare Worker, D1 read of the row (CPU/request)', 'bare Worker, hello (CPU/request)', 'non-200'],
       rows,
     ),
   );
   if (verifyRow) {
     out.push(
       table(
-        `GET /api/v1/audit/verify over ${SHARDS} shards (${EVENTS.toLocaleString('en')} seeded events plus the benchmark's own; state on ${STORAGES[0]})`,
-        ['events checked', 'verify time', 'events verified / s (goal ≥ 100,000)', 'ok', 'checkpoints', 'POST /audit/checkpoints'],
+        `GET /api/v1/audit/verify over ${SHARDS} shards (${EVENTS.toLocaleString('en')} seeded events plus the benchmark's own; state on ${STORAGES[0]}), median of ${RUNS} alternating with the bare floor`,
+        ['events checked', 'verify time (median)', 'events verified / s (goal ≥ 100,000)', 'bare floor: read + one SHA-256 per event / s', 'verify ÷ floor', 'ok', 'checkpoints', 'POST /audit/checkpoints'],
         [verifyRow],
       ),
     );
   }
   out.push(
-    `D1 statements per audited request: 0 on the request path. The request waits for the Durable Object RPC that stores its event in the shard sequencer's SQLite (so nothing is lost if the isolate dies after answering), one RPC shared by the isolate's requests of the moment (one SQLite statement per RPC); the sequencer then writes a batch of b events as ⌈b/7⌉ multi-row INSERTs in one D1 batch (one round trip), so at most 1 statement per event and 1/7 under load. "state on" is where both sides keep their local D1 and Durable Object state: on the disk, each sequencer commit costs a disk sync that the unaudited side never makes (its reads write nothing); tmpfs shows the cost without it. The CPU column is the CPU time (user + system, from /proc) of the service's workerd processes over a run divided by its requests, the sequencers' trailing chaining and D1 writes included: on a shared machine it is steadier than req/s. Seeding (migrations, then ${EVENTS.toLocaleString('en')} chained events written straight into the local D1 file with node:sqlite) took ${seedSeconds.toFixed(0)} s and is not part of any figure. Both services and the load generator share the machine's cores, so these are local, CPU-bound numbers.\n`,
+    `D1 statements per audited request: 0 on the request path. The request waits for the Durable Object RPC that stores its event in the shard sequencer's SQLite (so nothing is lost if the isolate dies after answering), one RPC shared by the isolate's requests of the moment (one SQLite statement per RPC); the sequencer then writes a batch of b events as ⌈b/7⌉ multi-row INSERTs in one D1 batch (one round trip), so at most 1 statement per event and 1/7 under load. "state on" is where both sides keep their local D1 and Durable Object state: on the disk, each sequencer commit costs a disk sync that the unaudited side never makes (its reads write nothing); tmpfs shows the cost without it. The CPU column is the CPU time (user + system, from /proc) of the service's workerd processes over a run divided by its requests, the sequencers' trailing chaining and D1 writes included: on a shared machine it is steadier than req/s. Seeding (migrations, then ${EVENTS.toLocaleString('en')} chained events written straight into the local D1 file with node:sqlite) took ${seedSeconds.toFixed(0)} s and is not part of any figure. Both services and the load generator share the machine's cores, so these are local, CPU-bound numbers. The bare Worker (bench/bare-worker, same runtime, its own copy of the D1 state, alternated with both sides) bounds what this machine can show: \"hello\" is the most requests per second wrangler dev serves here at all, \"D1 read\" the same row read and answered without auth, audit or the service around it. Its floor for verify reads every event with the verifier's own query and hashes each once (node:crypto, one call per event as the chain needs), with no canonical form, links or checkpoints: the least any verification of the log must do in this runtime.\n`,
   );
   return out.join('\n');
 }
 
-/** Both sides with their state on `storage`: the read rows, and the verify row when `withVerify`. */
+/** Both sides with their state on `storage`, and the bare Worker beside them: the read rows, and the verify row when `withVerify`. */
 async function measureStorage(storage, withVerify) {
   const base = STORAGE_DIRS[storage];
   const audited = mkdtempSync(path.join(base, 'bench-audit-on-'));
   const unaudited = mkdtempSync(path.join(base, 'bench-audit-off-'));
+  const barePersist = mkdtempSync(path.join(base, 'bench-audit-bare-'));
   const rows = [];
   let verify = null;
   const t0 = performance.now();
   prepare(audited);
   prepare(unaudited);
   if (withVerify) await seedChains(audited);
+  prepareBare(barePersist, audited);
   const seedSeconds = (performance.now() - t0) / 1000;
   const vars = { ...BENCH_SECRETS, ENVIRONMENT: 'test', RATE_LIMIT_DISABLED: 'true', LOG_LEVEL: 'error', FFMPEG_URL: 'http://127.0.0.1:9' };
   const on = await startWrangler({ persist: audited, vars });
   const off = await startWrangler({ persist: unaudited, vars: { ...vars, AUDIT_DISABLED: 'true' } });
+  const bare = await startWrangler({ config: BARE_CONFIG, persist: barePersist });
   const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('bench-user').setExpirationTime('2h').sign(new TextEncoder().encode(BENCH_SECRETS.JWT_SECRET));
   const auth = { authorization: `Bearer ${token}` };
   const admin = { 'x-api-key': BENCH_SECRETS.API_KEYS };
+  // Four sides of one read: the service audited and not, the bare Worker's D1 read of the same row, and its hello.
+  const sides = {
+    on: { url: `${on.url}/api/v1/recordings/${RECORDING}`, headers: auth, pids: workerdPids(on.pid) },
+    off: { url: `${off.url}/api/v1/recordings/${RECORDING}`, headers: auth, pids: workerdPids(off.pid) },
+    bare: { url: `${bare.url}/recordings/${RECORDING}`, headers: {}, pids: workerdPids(bare.pid) },
+    hello: { url: `${bare.url}/hello`, headers: {}, pids: workerdPids(bare.pid) },
+  };
   try {
-    for (const service of [on, off]) {
-      const res = await fetch(`${service.url}/api/v1/recordings/${RECORDING}`, { headers: auth });
-      if (res.status !== 200) throw new Error(`warm-up ${res.status} ${await res.text()}`);
-      await load(`${service.url}/api/v1/recordings/${RECORDING}`, auth, 20);
+    for (const side of Object.values(sides)) {
+      const res = await fetch(side.url, { headers: side.headers });
+      if (res.status !== 200) throw new Error(`warm-up ${side.url} ${res.status} ${await res.text()}`);
+      await load(side.url, side.headers, 20);
     }
-    const pids = { on: workerdPids(on.pid), off: workerdPids(off.pid) };
+    const names = Object.keys(sides);
     for (const concurrency of CONCURRENCIES) {
-      const results = { on: [], off: [] };
+      const results = Object.fromEntries(names.map((n) => [n, []]));
       for (let i = 0; i < RUNS; i++) {
-        // Alternating, the order flipped every run, so that drift on a shared machine hits both.
-        const order = i % 2 === 0 ? ['on', 'off'] : ['off', 'on'];
+        // Alternating, the order rotated every run, so that drift on a shared machine hits every side.
+        const order = names.map((_, k) => names[(k + i) % names.length]);
         for (const which of order) {
           // The runtime's own CPU per request as well: on a shared machine it is steadier than req/s. The
           // sequencers' chaining and D1 writes that trail the run are counted (read 500 ms after it).
-          const before = cpuMs(pids[which]);
-          const result = await load(`${(which === 'on' ? on : off).url}/api/v1/recordings/${RECORDING}`, auth, concurrency);
+          const side = sides[which];
+          const before = cpuMs(side.pids);
+          const result = await load(side.url, side.headers, concurrency);
           await new Promise((r) => setTimeout(r, 500));
-          results[which].push({ ...result, cpu: (cpuMs(pids[which]) - before) / result.count });
+          results[which].push({ ...result, cpu: (cpuMs(side.pids) - before) / result.count });
         }
       }
       const m = (list, key) => median(list.map((r) => r[key]));
@@ -250,7 +273,9 @@ async function measureStorage(storage, withVerify) {
         `${m(results.off, 'p50').toFixed(1)} / ${m(results.off, 'p99').toFixed(1)} ms`,
         `${ratio.toFixed(2)}× ${goal(ratio >= 0.8)}`,
         `${m(results.on, 'cpu').toFixed(2)} / ${m(results.off, 'cpu').toFixed(2)} ms (${(m(results.off, 'cpu') / m(results.on, 'cpu')).toFixed(2)}×)`,
-        String(results.on.reduce((n, r) => n + r.failures, 0) + results.off.reduce((n, r) => n + r.failures, 0)),
+        `${m(results.bare, 'rps').toFixed(0)} req/s (${m(results.bare, 'cpu').toFixed(2)} ms)`,
+        `${m(results.hello, 'rps').toFixed(0)} req/s (${m(results.hello, 'cpu').toFixed(2)} ms)`,
+        String(names.reduce((n, name) => n + results[name].reduce((k, r) => k + r.failures, 0), 0)),
       ]);
     }
 
@@ -260,21 +285,51 @@ async function measureStorage(storage, withVerify) {
       const checkpoint = await fetchOnce(on, `${on.url}/api/v1/audit/checkpoints`, { method: 'POST', headers: admin });
       if (checkpoint.status !== 201) throw new Error(`checkpoint ${checkpoint.status} ${await checkpoint.text()}`);
       const checkpointMs = performance.now() - t;
-      t = performance.now();
-      const res = await fetchOnce(on, `${on.url}/api/v1/audit/verify`, { headers: admin });
-      const result = await res.json();
-      const verifyMs = performance.now() - t;
-      const perSecond = result.checked / (verifyMs / 1000);
+      // Verify and the bare floor (read every event with the verifier's query, hash each once), alternating.
+      const verifies = [];
+      const floors = [];
+      let result = null;
+      for (let i = 0; i < RUNS; i++) {
+        for (const which of i % 2 === 0 ? ['verify', 'floor'] : ['floor', 'verify']) {
+          t = performance.now();
+          if (which === 'verify') {
+            // The verify before this one was audited too: a checkpoint (not timed) covers it, so that every answer can be ok.
+            if (i > 0) {
+              const again = await fetchOnce(on, `${on.url}/api/v1/audit/checkpoints`, { method: 'POST', headers: admin });
+              if (again.status !== 201) throw new Error(`checkpoint ${again.status} ${await again.text()}`);
+            }
+            t = performance.now();
+            const res = await fetchOnce(on, `${on.url}/api/v1/audit/verify`, { headers: admin });
+            result = await res.json();
+            verifies.push(result.checked / ((performance.now() - t) / 1000));
+          } else {
+            const res = await fetchOnce(bare, `${bare.url}/audit-floor`, {});
+            const { events } = await res.json();
+            floors.push(events / ((performance.now() - t) / 1000));
+          }
+        }
+      }
+      const perSecond = median(verifies);
+      const floor = median(floors);
       verify = {
         seedSeconds,
-        verifyRow: [String(result.checked), `${(verifyMs / 1000).toFixed(2)} s`, `${perSecond.toFixed(0)} ${goal(perSecond >= 100_000)}`, `${result.ok}${result.ok ? '' : ` (${result.reason} at ${result.firstBadId})`}`, String(result.checkpoints), `${checkpointMs.toFixed(0)} ms`],
+        verifyRow: [
+          String(result.checked),
+          `${(result.checked / perSecond).toFixed(2)} s`,
+          `${perSecond.toFixed(0)} ${goal(perSecond >= 100_000)}`,
+          `${floor.toFixed(0)}`,
+          `${(perSecond / floor).toFixed(2)}×`,
+          `${result.ok}${result.ok ? '' : ` (${result.reason} at ${result.firstBadId})`}`,
+          String(result.checkpoints),
+          `${checkpointMs.toFixed(0)} ms`,
+        ],
       };
     }
   } finally {
     await on.stop();
     await off.stop();
-    rmSync(audited, { recursive: true, force: true });
-    rmSync(unaudited, { recursive: true, force: true });
+    await bare.stop();
+    for (const dir of [audited, unaudited, barePersist]) rmSync(dir, { recursive: true, force: true });
   }
   return { rows, verify };
 }
