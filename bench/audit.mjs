@@ -12,7 +12,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { SignJWT } from 'jose';
@@ -57,8 +57,12 @@ function prepare(persist) {
 function prepareBare(persist, from) {
   execFileSync('npx', ['wrangler', 'd1', 'migrations', 'apply', 'DB', '--local', '--persist-to', persist, '--config', BARE_CONFIG], { cwd: ROOT, stdio: 'ignore', env: ENV });
   const target = d1Path(persist);
-  for (const suffix of ['-wal', '-shm']) rmSync(`${target}${suffix}`, { force: true });
-  copyFileSync(d1Path(from), target);
+  const source = d1Path(from);
+  // With its write-ahead log: what `wrangler d1 execute` wrote may not be in the main file yet.
+  for (const suffix of ['', '-wal', '-shm']) {
+    if (existsSync(`${source}${suffix}`)) copyFileSync(`${source}${suffix}`, `${target}${suffix}`);
+    else rmSync(`${target}${suffix}`, { force: true });
+  }
 }
 
 /** The local D1 database file wrangler keeps under `persist` (one database: DB). */
