@@ -14,6 +14,7 @@ import { canonicalEventJson, canonicalJson, chainHash, GENESIS_HASH, hashedField
 import { auditPage, CHECKPOINT_PREFIX, exportAuditLog, readCheckpoints, verifyAuditLog, writeAuditCheckpoint } from '../../src/compliance/audit-ledger';
 import { appendAudit, deliverAudit, newAuditEvent, type AuditInput } from '../../src/compliance/audit-log';
 import type { VerifyResult } from '../../src/compliance/audit-verifier';
+import { insertAuditEvents } from '../../src/db/audit';
 import { getConfig, parseConfig } from '../../src/config';
 import { createDb } from '../../src/context';
 import { base64UrlToBytes, bytesToBase64 } from '../../src/encoding';
@@ -103,23 +104,8 @@ async function tamper(mutate: (chain: Raw[]) => Promise<void>): Promise<{ result
     const tamperedHead = Math.max(0, ...all.filter((r) => r.shard === TAMPER_SHARD).map((r) => Number(r.seq)));
     const chainedSince = (await heldBy(TAMPER_SHARD)).filter((e) => e.seq > tamperedHead && !all.some((a) => a.id === e.id));
     const added = (await rows()).filter((r) => r.action === 'audit.verify' && r.shard !== TAMPER_SHARD && !all.some((a) => a.id === r.id));
-    const fromChain: Raw[] = chainedSince.map((e) => ({
-      id: e.id,
-      shard: e.shard,
-      seq: e.seq,
-      at: e.at,
-      actor: e.actor,
-      actor_role: e.actorRole ?? null,
-      action: e.action,
-      recording_id: e.recordingId ?? null,
-      subject_user_id: e.subjectUserId ?? null,
-      outcome: e.outcome,
-      details: e.details == null ? null : JSON.stringify(e.details),
-      request_id: e.requestId ?? null,
-      prev_hash: e.prevHash,
-      hash: e.hash,
-    }));
-    await restore([...all, ...added, ...fromChain]);
+    await restore([...all, ...added]);
+    await insertAuditEvents(db, chainedSince);
     for (const { key } of await readCheckpoints(store)) if (!checkpoints.some((c) => c.key === key)) await store.delete(key);
     for (const { key, bytes } of checkpoints) await store.putBytes(key, bytes, 'application/json');
   }
