@@ -238,11 +238,12 @@ async function measureStorage(storage, withVerify) {
   const auth = { authorization: `Bearer ${token}` };
   const admin = { 'x-api-key': BENCH_SECRETS.API_KEYS };
   // Four sides of one read: the service audited and not, the bare Worker's D1 read of the same row, and its hello.
+  const barePids = workerdPids(bare.pid);
   const sides = {
     on: { url: `${on.url}/api/v1/recordings/${RECORDING}`, headers: auth, pids: workerdPids(on.pid) },
     off: { url: `${off.url}/api/v1/recordings/${RECORDING}`, headers: auth, pids: workerdPids(off.pid) },
-    bare: { url: `${bare.url}/recordings/${RECORDING}`, headers: {}, pids: workerdPids(bare.pid) },
-    hello: { url: `${bare.url}/hello`, headers: {}, pids: workerdPids(bare.pid) },
+    bare: { url: `${bare.url}/recordings/${RECORDING}`, headers: {}, pids: barePids },
+    hello: { url: `${bare.url}/hello`, headers: {}, pids: barePids },
   };
   try {
     for (const side of Object.values(sides)) {
