@@ -25,13 +25,12 @@ export interface AppEnv {
     log: Logger;
     principal: Principal;
     db: Database;
+    /** The shard of this request's events, drawn at its first event: one request's events share a chain, in order. */
+    auditShard?: number;
   };
 }
 
 export type AppContext = Context<AppEnv>;
-
-/** The shard of each request's events, drawn at its first event: one request's events share a chain, in order. */
-const requestShards = new WeakMap<AppContext, number>();
 
 /**
  * Record an access decision or change made by the caller of this request. Resolves once the
@@ -61,8 +60,8 @@ export async function auditAs(c: AppContext, event: Omit<AuditInput, 'requestId'
   const record = newAuditEvent({ ...event, requestId });
   const log = c.get('log');
   const ledger = auditLedger(c.env, c.get('config'));
-  const shard = requestShards.get(c) ?? currentAuditShard(ledger);
-  requestShards.set(c, shard);
+  let shard = c.get('auditShard');
+  if (shard === undefined) c.set('auditShard', (shard = currentAuditShard(ledger)));
   try {
     await deliverAudit(ledger, [record], shard, log, REQUEST_RETRY_DELAYS_MS);
   } catch (error) {

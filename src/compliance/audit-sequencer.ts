@@ -160,8 +160,7 @@ export class ShardSequencer {
       throw error;
     });
     await this.binding;
-    this.boundShard ??= this.shard();
-    const known = this.boundShard;
+    const known = this.shard();
     if (known !== shard) throw new Error(`audit sequencer of shard ${known} called for shard ${shard}`);
   }
 
@@ -174,8 +173,9 @@ export class ShardSequencer {
     });
   }
 
+  /** The shard stored at binding; written once and never changed, so read once per object. */
   private shard(): number {
-    return Number(this.sql.exec<{ value: string }>('select value from meta where key = ?', 'shard').one().value);
+    return (this.boundShard ??= Number(this.sql.exec<{ value: string }>('select value from meta where key = ?', 'shard').one().value));
   }
 
   private async sequence(): Promise<number> {
