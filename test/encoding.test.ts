@@ -23,6 +23,13 @@ describe('encoding', () => {
     expect(base64ToBytes(bytesToBase64(big))).toEqual(big);
   });
 
+  it('the runtime\'s own base64 (workerd has Uint8Array.prototype.toBase64) and the portable route (Node) give the same text', () => {
+    expect(typeof (Uint8Array.prototype as { toBase64?: unknown }).toBase64).toBe('function');
+    const portable = (bytes: Uint8Array) => bytesToBase64(Object.defineProperty(bytes.slice(), 'toBase64', { value: undefined }));
+    const big = new Uint8Array(1024 * 1024 + 2).map((_, i) => i * 7);
+    for (const bytes of [every, big, Uint8Array.of(0xfb, 0xff), new Uint8Array(0)]) expect(portable(bytes)).toBe(bytesToBase64(bytes));
+  });
+
   it('rejects malformed input with a TypeError', () => {
     expect(() => base64ToBytes('no*base64')).toThrow(TypeError);
     expect(() => base64UrlToBytes('+/8=')).toThrow(TypeError);

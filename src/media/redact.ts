@@ -47,6 +47,7 @@ import { uploadStream } from '../storage/stream-upload';
 import { redactedTranscript } from '../transcripts/store';
 import { ffmpegFetch, type FfmpegBindings } from './ffmpeg-client';
 import { enqueueProcessing } from '../domain/media-jobs';
+import { inArchive } from '../domain/recording';
 import { RENDITIONS } from './process-recording';
 import { watchReads } from './watched-stream';
 import { bytesToHex } from '../encoding';
@@ -81,7 +82,7 @@ function refuseUnredactable(row: RecordingRow, request: RedactionRequest): void 
   if (request.endMs <= request.startMs) throw new AppError('invalid_request', 'endMs: must be greater than startMs');
   if (row.status === 'recording') throw new AppError('conflict', 'The recording is still being recorded; redact it once it has stopped and been processed');
   if (row.status === 'processing') throw new AppError('conflict', 'The recording is being processed; redact it once it is ready (or failed)');
-  if (row.storageTier === 'archive' || row.pendingTier) throw new AppError('archived', 'The recording is archived; restore it first');
+  if (inArchive(row)) throw new AppError('archived', 'The recording is archived; restore it first');
   if (!row.objectKey || row.size === 0) throw new AppError('conflict', 'The recording has no stored audio');
   if (row.durationMs !== null && request.endMs > row.durationMs) {
     throw new AppError('invalid_request', `endMs: must not be after the end of the recording (${row.durationMs} ms)`);
@@ -190,18 +191,16 @@ export async function redactRecording(deps: RedactDeps, row: RecordingRow, reque
   const oldRenditionKeys = new Set([...RENDITIONS.map((quality) => objectKeyFor(row.id, quality)), ...(await listRenditions(deps.db, row.id)).map((r) => r.objectKey)]);
 
   const { original: redacted, dataKey } = await storeRedactedOriginal(deps, row, request, redactedObjectKey(row.id, redactions.length));
-  let updated: RecordingRow | null;
+  let updated: RecordingRow;
   try {
     const transcript = await redactedTranscript(deps, row, dataKey, request.startMs, request.endMs);
-    updated = await swapRedactedOriginal(deps.db, row, row.ciphertextSize ?? ciphertextSize(row.size), redacted, redactions, transcript, at);
+    const swapped = await swapRedactedOriginal(deps.db, row, row.ciphertextSize ?? ciphertextSize(row.size), redacted, redactions, transcript, at);
+    if (!swapped) throw new AppError('conflict', 'The recording changed while it was being redacted (another redaction, a transcript, a deletion or an archive); read it again and retry');
+    updated = swapped;
   } catch (error) {
-    // Nothing was committed: the recording, its transcript and its index are as they were.
+    // Nothing was committed (a failure, or the swap found the row changed): the recording, its transcript and its index are as they were.
     await deps.store.delete(redacted.objectKey).catch(() => undefined);
     throw error;
-  }
-  if (!updated) {
-    await deps.store.delete(redacted.objectKey).catch(() => undefined);
-    throw new AppError('conflict', 'The recording changed while it was being redacted (another redaction, a transcript, a deletion or an archive); read it again and retry');
   }
   await deps.audit({
     action: 'recording.redact',
