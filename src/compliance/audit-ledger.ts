@@ -12,7 +12,7 @@
 import type { FlattenedJWS, JWK } from 'jose';
 import type { Database } from '../db/client';
 import { listAuditEvents, shardChainPage, shardsWithEvents, type AuditEventRow, type AuditFilter } from '../db/audit';
-import { decodeCursor, encodeCursor } from '../domain/cursor';
+import { decodeCursor, pageOf } from '../domain/cursor';
 import type { BlobStore } from '../storage/blob-store';
 import { auditPublicKeys, auditSigner, openCheckpoint, signCheckpoint, type CheckpointPayload } from './audit-checkpoint';
 import type { ChainedAuditEvent } from './audit-format';
@@ -128,10 +128,8 @@ async function settle(deps: LedgerDeps): Promise<void> {
 export async function auditPage(deps: LedgerDeps, filter: AuditFilter, cursor: string | undefined, limit: number): Promise<{ items: AuditEventRow[]; nextCursor: string | null }> {
   const after = cursor === undefined ? null : decodeCursor(cursor);
   await settle(deps);
-  const rows = await listAuditEvents(deps.db, filter, after && { at: after.time, id: after.id }, limit);
-  const items = rows.slice(0, limit);
-  const last = items[items.length - 1];
-  return { items, nextCursor: rows.length > limit && last ? encodeCursor({ time: last.at, id: last.id }) : null };
+  const rows = await listAuditEvents(deps.db, filter, after, limit);
+  return pageOf(rows, limit, (row) => ({ time: row.at, id: row.id }));
 }
 
 /** Verify every shard in D1 against every checkpoint in storage, with the public key only. */

@@ -5,7 +5,7 @@
 import type { Config } from '../config';
 import type { Database } from '../db/client';
 import { findDeadLetter, listDeadLetters, markReplayed, type DeadLetterRow } from '../db/webhook-dead-letters';
-import { decodeCursor, encodeCursor, type PagePosition } from '../domain/cursor';
+import { decodeCursor, pageOf } from '../domain/cursor';
 import { AppError, notFound } from '../errors';
 import { isWebhookMessage, type WebhookMessage } from './webhooks';
 
@@ -23,17 +23,14 @@ export interface DeadLetter {
 
 const toDeadLetter = (row: DeadLetterRow): DeadLetter => ({ ...row });
 
-const positionOf = ({ time, id }: PagePosition) => ({ failedAt: time, id });
-
 /** A page of dead letters, newest failure first; `pending` leaves out those already replayed. */
 export async function listDeadLetterPage(
   db: Database,
   query: { limit: number; cursor?: string; pending?: boolean },
 ): Promise<{ items: DeadLetter[]; nextCursor: string | null }> {
-  const rows = await listDeadLetters(db, { limit: query.limit + 1, pending: query.pending, before: query.cursor ? positionOf(decodeCursor(query.cursor)) : undefined });
-  const page = rows.slice(0, query.limit);
-  const last = page[page.length - 1];
-  return { items: page.map(toDeadLetter), nextCursor: rows.length > query.limit && last ? encodeCursor({ time: last.failedAt, id: last.id }) : null };
+  const rows = await listDeadLetters(db, { limit: query.limit + 1, pending: query.pending, before: query.cursor ? decodeCursor(query.cursor) : undefined });
+  const page = pageOf(rows, query.limit, (row) => ({ time: row.failedAt, id: row.id }));
+  return { items: page.items.map(toDeadLetter), nextCursor: page.nextCursor };
 }
 
 /**

@@ -6,6 +6,7 @@
 import { and, asc, desc, eq, gt, gte, lt, lte, or, type SQL } from 'drizzle-orm';
 import type { DrizzleD1Database } from 'drizzle-orm/d1';
 import type { ChainedAuditEvent } from '../domain/audit-event';
+import type { PagePosition } from '../domain/cursor';
 import { auditEvents } from './schema';
 
 type Db = DrizzleD1Database<Record<string, unknown>>;
@@ -38,21 +39,18 @@ export interface AuditFilter {
   to?: string;
 }
 
-/** Listing position: newest first by time, then id. */
-export interface AuditCursor {
-  at: string;
-  id: string;
-}
-
-/** A page of events, newest first; one more than `limit` tells the caller there is a next page. */
-export function listAuditEvents(db: Db, filter: AuditFilter, cursor: AuditCursor | null, limit: number): Promise<AuditEventRow[]> {
+/**
+ * A page of events after `cursor` (the `at` and id of the previous page's last event), newest first;
+ * one more than `limit` tells the caller there is a next page.
+ */
+export function listAuditEvents(db: Db, filter: AuditFilter, cursor: PagePosition | null, limit: number): Promise<AuditEventRow[]> {
   const filters: SQL[] = [];
   if (filter.recordingId) filters.push(eq(auditEvents.recordingId, filter.recordingId));
   if (filter.userId) filters.push(or(eq(auditEvents.actor, filter.userId), eq(auditEvents.subjectUserId, filter.userId))!);
   if (filter.action) filters.push(eq(auditEvents.action, filter.action));
   if (filter.from) filters.push(gte(auditEvents.at, filter.from));
   if (filter.to) filters.push(lte(auditEvents.at, filter.to));
-  if (cursor) filters.push(or(lt(auditEvents.at, cursor.at), and(eq(auditEvents.at, cursor.at), lt(auditEvents.id, cursor.id)))!);
+  if (cursor) filters.push(or(lt(auditEvents.at, cursor.time), and(eq(auditEvents.at, cursor.time), lt(auditEvents.id, cursor.id)))!);
   return db
     .select()
     .from(auditEvents)

@@ -3,7 +3,7 @@ import { and, desc, eq, exists, gte, inArray, isNull, lt, lte, or, sql, type SQL
 import type { Database } from './client';
 import { AppError } from '../errors';
 import { recordingPermissions, recordings, renditions, transcriptTerms, transcripts } from './schema';
-import { decodeCursor, encodeCursor } from '../domain/cursor';
+import { decodeCursor, pageOf } from '../domain/cursor';
 
 export type RecordingRow = typeof recordings.$inferSelect;
 export type NewRecording = typeof recordings.$inferInsert;
@@ -64,7 +64,7 @@ export interface ListFilters {
 }
 
 /** Newest first, stable under equal timestamps (ties broken by id), served by the created_at indexes. */
-export async function listRecordings(db: Database, f: ListFilters): Promise<{ rows: RecordingRow[]; nextCursor: string | null }> {
+export async function listRecordings(db: Database, f: ListFilters): Promise<{ items: RecordingRow[]; nextCursor: string | null }> {
   const where: SQL[] = [isNull(recordings.deletedAt)];
   if (f.visibleTo !== undefined) {
     const grant = db
@@ -99,9 +99,7 @@ export async function listRecordings(db: Database, f: ListFilters): Promise<{ ro
     .orderBy(desc(recordings.createdAt), desc(recordings.id))
     .limit(f.limit + 1)
     .all();
-  const page = rows.slice(0, f.limit);
-  const last = page[page.length - 1];
-  return { rows: page, nextCursor: rows.length > f.limit && last ? encodeCursor({ time: last.createdAt, id: last.id }) : null };
+  return pageOf(rows, f.limit, (row) => ({ time: row.createdAt, id: row.id }));
 }
 
 /**

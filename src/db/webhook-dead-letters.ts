@@ -1,5 +1,6 @@
 /** Webhook events that ran out of delivery attempts, kept until an admin replays them. No HTTP here. */
 import { and, desc, eq, isNull, lt, or, sql } from 'drizzle-orm';
+import type { PagePosition } from '../domain/cursor';
 import type { Database } from './client';
 import { webhookDeadLetters } from './schema';
 
@@ -25,16 +26,13 @@ export async function saveDeadLetter(db: Database, row: Omit<DeadLetterRow, 'rep
     });
 }
 
-/** Newest failure first; `pending` keeps those not replayed yet. Cursor: the last row's `failedAt|id`. */
-export async function listDeadLetters(
-  db: Database,
-  options: { limit: number; pending?: boolean; before?: { failedAt: string; id: string } },
-): Promise<DeadLetterRow[]> {
+/** Newest failure first; `pending` keeps those not replayed yet. `before`: the previous page's last row's `failedAt` and id. */
+export async function listDeadLetters(db: Database, options: { limit: number; pending?: boolean; before?: PagePosition }): Promise<DeadLetterRow[]> {
   const where = [];
   if (options.pending) where.push(isNull(webhookDeadLetters.replayedAt));
   if (options.before) {
-    const { failedAt, id } = options.before;
-    where.push(or(lt(webhookDeadLetters.failedAt, failedAt), and(eq(webhookDeadLetters.failedAt, failedAt), lt(webhookDeadLetters.id, id)))!);
+    const { time, id } = options.before;
+    where.push(or(lt(webhookDeadLetters.failedAt, time), and(eq(webhookDeadLetters.failedAt, time), lt(webhookDeadLetters.id, id)))!);
   }
   return db
     .select()

@@ -32,5 +32,16 @@ export function decodeCursor(cursor: string): PagePosition {
   return { time, id };
 }
 
+/**
+ * A page of a listing out of the `limit + 1` rows its query fetched: the first `limit`, and a cursor
+ * after the last of them. The one row more is there only to tell whether anything follows, so a page
+ * that ends the listing exactly carries no cursor and the caller is not sent after an empty page.
+ */
+export function pageOf<T>(rows: T[], limit: number, positionOf: (row: T) => PagePosition): { items: T[]; nextCursor: string | null } {
+  const items = rows.slice(0, limit);
+  const last = items[items.length - 1];
+  return { items, nextCursor: rows.length > limit && last !== undefined ? encodeCursor(positionOf(last)) : null };
+}
+
 const invalidCursor = (cause?: unknown) =>
   new AppError('invalid_request', 'cursor: must be a nextCursor returned by this endpoint', { details: { field: 'cursor' }, cause });

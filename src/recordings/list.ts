@@ -24,6 +24,6 @@ export async function listRecordingPage(
   { q, ...filters }: ListQuery,
 ): Promise<{ items: RecordingJson[]; nextCursor: string | null }> {
   const transcriptTokens = q === undefined ? undefined : await queryTokens(deps.config.MASTER_ENCRYPTION_KEY, q);
-  const { rows, nextCursor } = await listRecordings(deps.db, { ...filters, transcriptTokens, visibleTo: recordingsVisibleTo(principal) });
-  return { items: rows.map((row) => toRecordingJson(row)), nextCursor };
+  const { items, nextCursor } = await listRecordings(deps.db, { ...filters, transcriptTokens, visibleTo: recordingsVisibleTo(principal) });
+  return { items: items.map((row) => toRecordingJson(row)), nextCursor };
 }

@@ -1,6 +1,6 @@
 /** The one page cursor of the listings (src/domain/cursor.ts). */
 import { describe, expect, it } from 'vitest';
-import { decodeCursor, encodeCursor } from '../../src/domain/cursor';
+import { decodeCursor, encodeCursor, pageOf } from '../../src/domain/cursor';
 import { bytesToBase64Url } from '../../src/encoding';
 import { AppError } from '../../src/errors';
 
@@ -33,5 +33,27 @@ describe('page cursor', () => {
       expect(refusal(cursor), cursor).toEqual(invalid);
     }
     expect(refusal(bytesToBase64Url(new Uint8Array([0xff, 0xfe, 0x7c, 0x31]))), 'not UTF-8').toEqual(invalid);
+  });
+});
+
+describe('pageOf', () => {
+  const rows = [
+    { at: '2025-03-01T10:00:03.000Z', id: 'c' },
+    { at: '2025-03-01T10:00:02.000Z', id: 'b' },
+    { at: '2025-03-01T10:00:01.000Z', id: 'a' },
+  ];
+  const positionOf = (row: { at: string; id: string }) => ({ time: row.at, id: row.id });
+
+  it('gives no cursor when the rows fetched do not go past the limit', () => {
+    expect(pageOf(rows, 3, positionOf)).toEqual({ items: rows, nextCursor: null });
+    expect(pageOf(rows.slice(0, 2), 3, positionOf)).toEqual({ items: rows.slice(0, 2), nextCursor: null });
+    expect(pageOf([], 3, positionOf)).toEqual({ items: [], nextCursor: null });
+  });
+
+  it('keeps `limit` rows of limit + 1, with a cursor at the last one kept', () => {
+    const page = pageOf(rows, 2, positionOf);
+    expect(page.items).toEqual(rows.slice(0, 2));
+    expect(page.nextCursor).not.toBeNull();
+    expect(decodeCursor(page.nextCursor!)).toEqual({ time: '2025-03-01T10:00:02.000Z', id: 'b' });
   });
 });
