@@ -38,7 +38,7 @@ import { describeError } from '../observability/logger';
 import { announceChange, type ChangeRequestDeps } from './change-request';
 import { destroyUnheldOriginals } from './legal-hold';
 import { deleteRecording } from '../recordings/delete';
-import { toRecordingJson } from '../recordings/json';
+import { describeRecording } from '../recordings/json';
 import { signPlaybackUrl } from '../recordings/playback-url';
 import { objectPrefixFor } from '../storage/object-keys';
 import { inArchive, type RecordingJson } from '../domain/recording';
@@ -132,7 +132,7 @@ async function exportTranscript(deps: TranscriptDeps, row: TranscriptRow): Promi
 }
 
 async function exportRecording(db: Database, masterKey: string, baseUrl: string, row: RecordingRow, now: Date): Promise<ExportedRecording> {
-  const json = toRecordingJson(row, await listRenditions(db, row.id));
+  const json = await describeRecording(db, row);
   const unavailable = !row.objectKey ? 'no_audio' : inArchive(row) ? 'archived' : null;
   if (unavailable) return { ...json, downloadUrl: null, downloadUrlExpiresAt: null, downloadUnavailable: unavailable };
   const signed = await signPlaybackUrl(masterKey, baseUrl, row.id, 'original', EXPORT_URL_TTL_SECONDS, { id: row.userId, role: 'user' }, now.getTime());
