@@ -32,7 +32,7 @@ import {
 } from '../db/gdpr';
 import { getConsent, type ConsentState } from '../db/consents';
 import { grantsHeldBy, grantsOnRecordingsOf, revokeGrantsHeldBy, type Grant } from '../db/permissions';
-import { findRecording, listRenditions, type RecordingRow } from '../db/recordings';
+import { findRecording, type RecordingRow } from '../db/recordings';
 import { findRetainedTranscriptRecording } from '../db/transcripts';
 import { describeError } from '../observability/logger';
 import { announceChange, type ChangeRequestDeps } from './change-request';
