@@ -57,7 +57,7 @@ export async function requireRole(c: AppContext, roles: readonly Role[], action:
  * Go on when `decision` (a rule of src/auth/permissions.ts) allows; otherwise audit the denial as
  * `event` with the rule's reason and answer its error.
  */
-export async function enforce<D extends Decision>(c: AppContext, decision: D, event: { action: string; recordingId?: string; subjectUserId?: string }): Promise<Extract<D, { allowed: true }>> {
+export async function enforce<D extends Decision>(c: AppContext, decision: D, event: { action: string; recordingId?: string; subjectUserId?: string | null }): Promise<Extract<D, { allowed: true }>> {
   if (decision.allowed) return decision as Extract<D, { allowed: true }>;
   await audit(c, { ...event, outcome: 'denied', details: { reason: decision.reason } });
   throw decision.error;
@@ -66,8 +66,6 @@ export async function enforce<D extends Decision>(c: AppContext, decision: D, ev
 /** Load the recording for `access` by the caller of this request, or throw 404/403 (audited as `action`). */
 export async function loadRecordingFor(c: AppContext, id: string, access: Access, action: string, options: AccessOptions = {}): Promise<RecordingRow> {
   const decision = await decideRecordingAccess(c.get('db'), c.get('principal'), id, access, options);
-  if (decision.allowed) return decision.row;
-  // The owner is the subject of the attempt (so `GET /audit?userId=` shows it), even where the caller is told 404.
-  await audit(c, { action, recordingId: id, subjectUserId: decision.owner ?? null, outcome: 'denied', details: { reason: decision.reason } });
-  throw decision.error;
+  // The owner is the subject of a refused attempt (so `GET /audit?userId=` shows it), even where the caller is told 404.
+  return (await enforce(c, decision, { action, recordingId: id, subjectUserId: decision.allowed ? undefined : (decision.owner ?? null) })).row;
 }
