@@ -9,6 +9,7 @@
 import { getConfig, type Bindings, type Config } from '../config';
 import { createDb, type Database } from '../db/client';
 import { CHUNK_SIZE, TAG_SIZE } from '../crypto/chunked';
+import { FRAME_OVERHEAD } from '../crypto/live-frames';
 import { forgetUpload, trackUpload } from '../db/lifecycle';
 import { describeError, type Logger } from '../observability/logger';
 import { objectKeyFor } from '../storage/object-keys';
@@ -52,16 +53,31 @@ export class CallObjectWriter {
     await this.uploading;
   }
 
-  /** The first `length` plaintext bytes not yet in chunks (frames opened), and where the stream stands after them. */
-  private async takePlaintext(state: CallState, length: number): Promise<{ plaintext: Uint8Array; consumedThrough: number | null; offset: number }> {
+  /**
+   * The first `length` plaintext bytes not yet in chunks (frames opened), and where the stream
+   * stands after them. `skip`: start that many bytes further in; frames wholly before that are
+   * passed by their size, unopened (only the call's format check skips, and it uses only `plaintext`).
+   */
+  private async takePlaintext(state: CallState, length: number, skip = 0): Promise<{ plaintext: Uint8Array; consumedThrough: number | null; offset: number }> {
     const { frames } = await this.keys.for(state);
     const plaintext = new Uint8Array(length);
     let filled = 0;
     let consumedThrough: number | null = null;
     let offset = 0;
     let start = state.streamOffset;
+    let skipping = skip;
     for (const row of this.store.streamRows()) {
       if (filled === length) break;
+      if (skipping > 0) {
+        const rest = row.data.length - FRAME_OVERHEAD - start;
+        if (skipping >= rest) {
+          skipping -= rest;
+          start = 0;
+          continue;
+        }
+        start += skipping;
+        skipping = 0;
+      }
       const data = await frames.open(row.seq, row.data);
       const available = data.length - start;
       const take = Math.min(available, length - filled);
@@ -79,9 +95,13 @@ export class CallObjectWriter {
     return { plaintext, consumedThrough, offset };
   }
 
-  /** The call's first `length` plaintext bytes (or all it has), while none of them is sealed into a chunk yet. */
-  async firstBytes(state: CallState, length: number): Promise<Uint8Array> {
-    return (await this.takePlaintext(state, Math.min(length, state.streamBytes))).plaintext;
+  /**
+   * The call's plaintext bytes `from` up to `to` (at most what it has), while none of them is
+   * sealed into a chunk yet: only the frames holding them are opened.
+   */
+  async bytesBetween(state: CallState, from: number, to: number): Promise<Uint8Array> {
+    const end = Math.min(to, state.streamBytes);
+    return (await this.takePlaintext(state, Math.max(0, end - from), from)).plaintext;
   }
 
   async sealFullChunks(): Promise<void> {

@@ -22,7 +22,7 @@ import { getConsent } from '../db/consents';
 import { concatBytes } from '../encoding';
 import { failLiveRecording, insertLiveRecording, reportLiveSize } from '../db/live-recordings';
 import { newRecordingId } from '../db/recordings';
-import { sniffAudioPrefix } from '../domain/audio-format';
+import { AudioSniffer, type AudioFormat } from '../domain/audio-format';
 import { describeError, type Logger } from '../observability/logger';
 import { commitRecording, recordingRow } from '../recordings/create';
 import { objectKeyFor } from '../storage/object-keys';
@@ -84,6 +84,12 @@ export class CallRecorder {
   private sizeReport: { lastMs: number; busy: boolean; pending?: { recordingId: string; size: number } } = { lastMs: 0, busy: false };
   /** The call's first bytes were found to be its declared format (memory only: checkFormat finds it out again). */
   private formatAccepted = false;
+  /**
+   * While the format is undecided: the check's sniffer, fed the first `sniffed` plaintext bytes of
+   * recording `recordingId`, so that each check pushes only the bytes that came since. Memory
+   * only: a fresh instance (or one whose staged chunks were discarded) feeds it again from byte 0.
+   */
+  private sniffing: { recordingId: string; sniffer: AudioSniffer; sniffed: number } | null = null;
 
   /** `deliver` tells the socket(s) of connection `connection` that an alarm ended the call. */
   constructor(
@@ -164,6 +170,8 @@ export class CallRecorder {
       return answers;
     } catch (error) {
       this.store.discardStaged();
+      // Bytes the format check took from the discarded chunks are no longer the stream's.
+      this.sniffing = null;
       this.log.error('live batch write failed', describeError(error));
       const refused = liveError('service_unavailable', 'The chunk could not be stored; send again everything without an ack');
       return answers.map((events) => events.map((event) => (event.type === 'ack' && !event.duplicate ? { ...refused, callId: event.callId } : event)));
@@ -374,9 +382,9 @@ export class CallRecorder {
       this.formatAccepted = true;
       return null;
     }
-    const head = await this.object.firstBytes(state, SNIFF_LIMIT);
-    const sniffed = sniffAudioPrefix(head, { final: final || state.plaintextSize >= SNIFF_LIMIT, maxTagBytes: SNIFF_LIMIT });
+    const sniffed = await this.sniff(state, final || state.plaintextSize >= SNIFF_LIMIT);
     if (sniffed === undefined) return null;
+    this.sniffing = null;
     if (sniffed === state.format) {
       this.formatAccepted = true;
       return null;
@@ -393,6 +401,29 @@ export class CallRecorder {
       sniffed,
     });
     return [liveError('unsupported_media_type', `Invalid file format: the call's first bytes are not ${state.format} audio; the call is ended and nothing of it is kept`, state.callId)];
+  }
+
+  /**
+   * The format of the call's first min(SNIFF_LIMIT, streamBytes) bytes, as one sniffer given them
+   * all at once would tell (`final`: decide on them), or undefined while they cannot tell yet.
+   * The sniffer is kept between checks and pushed only the bytes not yet given to it: only the
+   * frames holding those are opened, not every frame from byte 0 again.
+   */
+  private async sniff(state: CallState, final: boolean): Promise<AudioFormat | null | undefined> {
+    const through = Math.min(SNIFF_LIMIT, state.streamBytes);
+    let sniffing = this.sniffing;
+    if (!sniffing || sniffing.recordingId !== state.recordingId || sniffing.sniffed > through) {
+      sniffing = this.sniffing = { recordingId: state.recordingId, sniffer: new AudioSniffer(SNIFF_LIMIT), sniffed: 0 };
+    }
+    let format: AudioFormat | null | undefined;
+    if (through > sniffing.sniffed) {
+      const piece = await this.object.bytesBetween(state, sniffing.sniffed, through);
+      format = sniffing.sniffer.push(piece);
+      sniffing.sniffed = through;
+    } else {
+      format = sniffing.sniffer.push(new Uint8Array(0));
+    }
+    return format !== undefined || !final ? format : sniffing.sniffer.end();
   }
 
   /**
