@@ -81,7 +81,7 @@ export async function swapRedactedOriginal(
         .where(swapped),
     ),
     db.delete(renditions).where(and(eq(renditions.recordingId, row.id), exists(db.select({ one: sql`1` }).from(recordings).where(swapped)))),
-    ...(transcript.rewrite ? transcriptRewriteStatements(db, row.id, { readUpdatedAt: transcript.readUpdatedAt, rewrite: transcript.rewrite }, sql`r.object_key = ${redacted.objectKey}`, at) : []),
+    ...(transcript.rewrite ? transcriptRewriteStatements(db, row.id, transcript.rewrite, sql`r.object_key = ${redacted.objectKey}`, at) : []),
   ]);
   return updated[0] ?? null;
 }

@@ -88,21 +88,21 @@ export interface TranscriptRewrite {
 }
 
 /**
- * The statements that store `change.rewrite` and replace its index, each applying only while
- * `applies` (an SQL condition on the recording row `r`) holds; for one D1 batch.
+ * The statements that store `rewrite` and replace its index, each applying only while `applies`
+ * (an SQL condition on the recording row `r`) holds; for one D1 batch.
  */
-export function transcriptRewriteStatements(db: Database, recordingId: string, change: Required<TranscriptRewrite>, applies: SQL, at: string) {
+export function transcriptRewriteStatements(db: Database, recordingId: string, rewrite: NonNullable<TranscriptRewrite['rewrite']>, applies: SQL, at: string) {
   const whenApplies = sql`exists (select 1 from recordings r where r.id = ${recordingId} and ${applies})`;
   return [
     db
       .update(transcripts)
-      .set({ language: change.rewrite.language, sealed: Buffer.from(change.rewrite.sealed), text: '', segments: [], updatedAt: at })
+      .set({ language: rewrite.language, sealed: Buffer.from(rewrite.sealed), text: '', segments: [], updatedAt: at })
       .where(and(eq(transcripts.recordingId, recordingId), whenApplies)),
     db.delete(transcriptTerms).where(and(eq(transcriptTerms.recordingId, recordingId), whenApplies)),
     db.insert(transcriptTerms).select(
       db
         .select({ token: sql<string>`value`.as('token'), recordingId: sql<string>`${recordingId}`.as('recording_id') })
-        .from(sql`json_each(${JSON.stringify(change.rewrite.tokens)})`)
+        .from(sql`json_each(${JSON.stringify(rewrite.tokens)})`)
         .where(whenApplies),
     ),
   ] as const;
